@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Small modules with one purpose each; system libraries come in through
+// system-library targets found with pkg-config (Debian: libopenblas-dev,
+// zlib1g-dev, libpng-dev, libjpeg62-turbo-dev).
+let package = Package(
+    name: "Outpost",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "OutpostTensor", targets: ["OutpostTensor"]),
+        .library(name: "OutpostData", targets: ["OutpostData"]),
+        .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
+        .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+
+        // The tensor engine: tensors, higher-order reverse-mode autodiff, CPU kernels.
+        .target(
+            name: "OutpostTensor",
+            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
+        // Data set readers, federated partitions, image input/output.
+        .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG"],
+                resources: [.copy("Samples")]),
+        // Leakage metrics: MSE, PSNR, SSIM, pairing, label accuracy.
+        .target(name: "OutpostMetrics"),
+        // The safetensors weight format (read and write).
+        .target(name: "OutpostSafetensors"),
+
+        .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
+        .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
+    ]
+)

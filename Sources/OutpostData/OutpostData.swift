@@ -1,0 +1,1 @@
+/// OutpostData: data set readers, federated partitions and image input/output.

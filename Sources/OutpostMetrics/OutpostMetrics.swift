@@ -1,0 +1,1 @@
+/// OutpostMetrics: leakage metrics on images with pixels in [0, 1].

@@ -1,0 +1,1 @@
+/// OutpostSafetensors: reading and writing the safetensors weight format.

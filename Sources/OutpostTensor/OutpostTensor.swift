@@ -1,0 +1,1 @@
+/// OutpostTensor: N-d tensors with reverse-mode automatic differentiation to any order.
