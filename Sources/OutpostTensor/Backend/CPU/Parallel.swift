@@ -1,0 +1,44 @@
+import Dispatch
+import Foundation
+
+/// Engine-wide settings of the CPU backend.
+public enum Engine {
+    nonisolated(unsafe) private static var _threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    private static let lock = NSLock()
+
+    /// Threads the CPU kernels split large work across (default: all cores).
+    public static var threads: Int {
+        get { lock.withLock { _threads } }
+        set {
+            lock.withLock { _threads = max(1, newValue) }
+            BLAS.setThreads(max(1, newValue))
+        }
+    }
+
+    /// When true (on this thread), matrix products use the plain-Swift reference GEMM
+    /// instead of BLAS: a cross-check of the BLAS path, never a speed option.
+    public static var useReferenceGEMM: Bool {
+        get { ThreadState.current.referenceGEMM }
+        set { ThreadState.current.referenceGEMM = newValue }
+    }
+}
+
+/// Splits `0..<n` into chunks of at least `grain` items and runs them on `Engine.threads`
+/// threads. Small loops run inline: spawning costs more than they do.
+@inline(__always)
+func parallelFor(_ n: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let threads = Engine.threads
+    if threads <= 1 || n < 2 * grain {
+        body(0..<n)
+        return
+    }
+    let chunks = min(threads, (n + grain - 1) / grain)
+    let size = (n + chunks - 1) / chunks
+    withoutActuallyEscaping(body) { body in
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * size
+            let hi = min(n, lo + size)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}

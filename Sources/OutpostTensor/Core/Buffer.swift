@@ -1,0 +1,36 @@
+/// Contiguous, row-major storage of one tensor's elements on the CPU.
+///
+/// Buffers are written once, by the kernel that creates them, and never mutated afterwards
+/// (except through `Tensor.withUnsafeMutableScalars`, which copies a shared buffer first):
+/// that is what lets tensors share a buffer (reshape is free) and keeps value semantics.
+/// A future device backend adds its own buffer kind behind the same kernels boundary.
+final class Buffer: @unchecked Sendable {
+    let count: Int
+    let dtype: DType
+    let raw: UnsafeMutableRawPointer
+
+    init(count: Int, dtype: DType) {
+        self.count = count
+        self.dtype = dtype
+        raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size, alignment: 64)
+    }
+
+    /// A buffer whose elements are zero.
+    static func zeroed(count: Int, dtype: DType) -> Buffer {
+        let b = Buffer(count: count, dtype: dtype)
+        b.raw.initializeMemory(as: UInt8.self, repeating: 0, count: count * dtype.size)
+        return b
+    }
+
+    deinit { raw.deallocate() }
+
+    @inline(__always) func pointer<T: TensorScalar>(_: T.Type) -> UnsafeMutablePointer<T> {
+        raw.assumingMemoryBound(to: T.self)
+    }
+
+    func copy() -> Buffer {
+        let b = Buffer(count: count, dtype: dtype)
+        b.raw.copyMemory(from: raw, byteCount: count * dtype.size)
+        return b
+    }
+}

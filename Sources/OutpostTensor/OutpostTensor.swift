@@ -1,1 +1,0 @@
-/// OutpostTensor: N-d tensors with reverse-mode automatic differentiation to any order.
