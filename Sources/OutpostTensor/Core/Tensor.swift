@@ -151,6 +151,9 @@ public struct Tensor: @unchecked Sendable {
 
     // MARK: Graph
 
+    /// The graph node behind this tensor, as an opaque object: for identity and leak checks.
+    public var graphNode: AnyObject? { node }
+
     /// The same values, cut off from the autodiff graph.
     public var detached: Tensor { Tensor(shape: shape, buffer: buffer) }
 

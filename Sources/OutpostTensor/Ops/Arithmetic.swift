@@ -62,7 +62,7 @@ extension Tensor {
     public func minimum(_ other: Tensor) -> Tensor {
         let a = self, b = other
         return Tensor.binaryOp("minimum", a, b, .minimum) { g, _, n in
-            let (wb, wa) = Tensor.tieWeights(b, a)
+            let (wa, wb) = Tensor.tieWeights(b, a)
             return [n[0] ? (g * wa).sum(to: a.shape) : nil, n[1] ? (g * wb).sum(to: b.shape) : nil]
         }
     }
