@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "OutpostTensor", targets: ["OutpostTensor"]),
+        .library(name: "OutpostNN", targets: ["OutpostNN"]),
         .library(name: "OutpostData", targets: ["OutpostData"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
@@ -28,6 +29,8 @@ let package = Package(
             // Kernels hand raw pointers to worker threads, which Swift 6's Sendable
             // checking cannot express; they are race-free by construction (disjoint ranges).
             swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Layers, models, initializers, optimizers.
+        .target(name: "OutpostNN", dependencies: ["OutpostTensor", "OutpostSafetensors"]),
         // Data set readers, federated partitions, image input/output.
         .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG"],
                 resources: [.copy("Samples")]),
@@ -37,6 +40,7 @@ let package = Package(
         .target(name: "OutpostSafetensors"),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),

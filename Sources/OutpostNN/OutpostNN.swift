@@ -1,0 +1,1 @@
+/// OutpostNN: layers, the models of the gradient-leakage literature, initializers and optimizers.
