@@ -1,1 +1,0 @@
-/// OutpostNN: layers, the models of the gradient-leakage literature, initializers and optimizers.
