@@ -137,14 +137,14 @@ public enum ImageMetrics {
 
     /// The brightness search on a prepared engine and reference.
     static func brightnessAdjustedSSIM(
-        engine: SSIMEngine, reference: [SSIMEngine.ReferenceChannel],
+        engine: SSIMEngine, reference: SSIMEngine.Reference,
         reconstruction: Image, search: BrightnessSearch
     ) -> BrightnessAdjustedSSIM {
         var plain = 0.0
         var best = -Double.infinity
         var bestAdjustment = BrightnessAdjustment.identity
         for (index, candidate) in search.candidates.enumerated() {
-            let value = engine.meanSSIM(reference, candidate.apply(to: reconstruction))
+            let value = engine.meanSSIM(reference, reconstruction, adjustment: candidate)
             if index == 0 { plain = value }
             if value > best {
                 best = value

@@ -29,9 +29,15 @@ struct SSIMEngine {
     let height: Int
     let width: Int
     let windowSize: Int
-    /// For row y and tap k: the source row `reflect(y + k - radius)`.
+    /// Pixels cropped from each border of the SSIM map: (windowSize - 1) / 2.
+    let pad: Int
+    /// Size of the cropped map, the only part that is averaged (and so the only part filtered).
+    let cropHeight: Int
+    let cropWidth: Int
+    /// For output row `pad + i` and tap k = 1…radius: the source rows `reflect(pad + i - k)` and
+    /// `reflect(pad + i + k)`, at `[(i * radius + k - 1) * 2]` and `+ 1`.
     private let rowTaps: [Int]
-    /// For column x and tap k: the source column `reflect(x + k - radius)`.
+    /// The same for output column `pad + j`.
     private let columnTaps: [Int]
 
     /// Validates the image size against the window and prepares the reflection tables.
@@ -48,47 +54,65 @@ struct SSIMEngine {
         self.height = height
         self.width = width
         self.windowSize = windowSize
-        let taps = 2 * Self.radius + 1
-        var rows = [Int](repeating: 0, count: height * taps)
-        for y in 0..<height {
-            for k in 0..<taps { rows[y * taps + k] = reflectIndex(y + k - Self.radius, count: height) }
-        }
-        var columns = [Int](repeating: 0, count: width * taps)
-        for x in 0..<width {
-            for k in 0..<taps { columns[x * taps + k] = reflectIndex(x + k - Self.radius, count: width) }
-        }
-        rowTaps = rows
-        columnTaps = columns
+        pad = (windowSize - 1) / 2
+        cropHeight = height - 2 * pad
+        cropWidth = width - 2 * pad
+        rowTaps = Self.taps(count: height, outputs: cropHeight, pad: pad)
+        columnTaps = Self.taps(count: width, outputs: cropWidth, pad: pad)
     }
 
-    /// Gaussian-filters one `height` × `width` plane (axis 0, then axis 1, as scipy does).
+    /// The reflected source indices `i - k`, `i + k` (k = 1…radius) for outputs i = pad…pad+outputs-1.
+    private static func taps(count: Int, outputs: Int, pad: Int) -> [Int] {
+        var table = [Int]()
+        table.reserveCapacity(outputs * radius * 2)
+        for i in 0..<outputs {
+            for k in 1...radius {
+                table.append(reflectIndex(pad + i - k, count: count))
+                table.append(reflectIndex(pad + i + k, count: count))
+            }
+        }
+        return table
+    }
+
+    /// Gaussian-filters one `height` × `width` plane as scipy does (axis 0, then axis 1, with
+    /// the symmetric kernel applied as `w0·x[i] + Σ wk·(x[i-k] + x[i+k])`), returning only the
+    /// cropped `cropHeight` × `cropWidth` region that SSIM averages.
     func filter(_ source: UnsafeBufferPointer<Double>) -> [Double] {
-        let h = height, w = width, taps = 2 * Self.radius + 1
-        var vertical = [Double](repeating: 0, count: h * w)
-        var out = [Double](repeating: 0, count: h * w)
-        Self.weights.withUnsafeBufferPointer { weight in
+        let w = width, r = Self.radius, ch = cropHeight, cw = cropWidth, pad = pad
+        var vertical = [Double](repeating: 0, count: ch * w)
+        var out = [Double](repeating: 0, count: ch * cw)
+        Self.weights.withUnsafeBufferPointer { weightBuffer in
+            let weight = weightBuffer.baseAddress! + r  // weight[k] for k = -r…r
             rowTaps.withUnsafeBufferPointer { rowTap in
-                columnTaps.withUnsafeBufferPointer { columnTap in
-                    vertical.withUnsafeMutableBufferPointer { v in
-                        for y in 0..<h {
-                            for k in 0..<taps {
-                                let wk = weight[k]
-                                let src = rowTap[y * taps + k] * w
-                                let dst = y * w
-                                for x in 0..<w { v[dst + x] += wk * source[src + x] }
-                            }
+                vertical.withUnsafeMutableBufferPointer { v in
+                    for i in 0..<ch {
+                        let dst = v.baseAddress! + i * w
+                        let centre = source.baseAddress! + (pad + i) * w
+                        let w0 = weight[0]
+                        for x in 0..<w { dst[x] = w0 * centre[x] }
+                        for k in 1...r {
+                            let wk = weight[k]
+                            let t = (i * r + k - 1) * 2
+                            let minus = source.baseAddress! + rowTap[t] * w
+                            let plus = source.baseAddress! + rowTap[t + 1] * w
+                            for x in 0..<w { dst[x] += wk * (minus[x] + plus[x]) }
                         }
                     }
-                    vertical.withUnsafeBufferPointer { v in
-                        out.withUnsafeMutableBufferPointer { o in
-                            for y in 0..<h {
-                                let row = y * w
-                                for x in 0..<w {
-                                    var sum = 0.0
-                                    let tap = x * taps
-                                    for k in 0..<taps { sum += weight[k] * v[row + columnTap[tap + k]] }
-                                    o[row + x] = sum
+                }
+            }
+            columnTaps.withUnsafeBufferPointer { columnTap in
+                vertical.withUnsafeBufferPointer { v in
+                    out.withUnsafeMutableBufferPointer { o in
+                        for i in 0..<ch {
+                            let row = v.baseAddress! + i * w
+                            let dst = o.baseAddress! + i * cw
+                            for j in 0..<cw {
+                                var sum = row[pad + j] * weight[0]
+                                let t = j * r * 2
+                                for k in 1...r {
+                                    sum += (row[columnTap[t + 2 * k - 2]] + row[columnTap[t + 2 * k - 1]]) * weight[k]
                                 }
+                                dst[j] = sum
                             }
                         }
                     }
@@ -98,68 +122,88 @@ struct SSIMEngine {
         return out
     }
 
-    /// Filtered statistics of one channel of the reference image: μx and E[x²].
+    /// Filtered statistics of one channel of the reference image: μx and E[x²] over the crop.
     struct ReferenceChannel {
-        let plane: [Double]
         let mean: [Double]
         let meanOfSquares: [Double]
     }
 
-    /// Filters one channel of the reference (ground-truth) image once, for reuse.
-    func reference(_ plane: ArraySlice<Double>) -> ReferenceChannel {
-        let x = Array(plane)
-        let squares = x.map { $0 * $0 }
-        let mean = x.withUnsafeBufferPointer { filter($0) }
-        let meanOfSquares = squares.withUnsafeBufferPointer { filter($0) }
-        return ReferenceChannel(plane: x, mean: mean, meanOfSquares: meanOfSquares)
+    /// A prepared reference (ground-truth) image: its pixels and filtered statistics.
+    struct Reference {
+        let truth: Image
+        let channels: [ReferenceChannel]
     }
 
-    /// Mean SSIM of one channel `y` against a prepared reference channel.
-    func meanSSIM(_ ref: ReferenceChannel, _ plane: ArraySlice<Double>) -> Double {
-        let y = Array(plane)
-        let n = height * width
-        var yy = [Double](repeating: 0, count: n)
-        var xy = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            yy[i] = y[i] * y[i]
-            xy[i] = ref.plane[i] * y[i]
-        }
-        let uy = y.withUnsafeBufferPointer { filter($0) }
-        let uyy = yy.withUnsafeBufferPointer { filter($0) }
-        let uxy = xy.withUnsafeBufferPointer { filter($0) }
-        let c1 = (ImageMetrics.ssimK1 * ImageMetrics.dataRange) * (ImageMetrics.ssimK1 * ImageMetrics.dataRange)
-        let c2 = (ImageMetrics.ssimK2 * ImageMetrics.dataRange) * (ImageMetrics.ssimK2 * ImageMetrics.dataRange)
-        let pad = (windowSize - 1) / 2
-        var sum = 0.0
-        for row in pad..<(height - pad) {
-            for column in pad..<(width - pad) {
-                let i = row * width + column
-                let mx = ref.mean[i], my = uy[i]
-                let vx = ref.meanOfSquares[i] - mx * mx
-                let vy = uyy[i] - my * my
-                let vxy = uxy[i] - mx * my
-                let a1 = 2 * mx * my + c1
-                let a2 = 2 * vxy + c2
-                let b1 = mx * mx + my * my + c1
-                let b2 = vx + vy + c2
-                sum += (a1 * a2) / (b1 * b2)
+    /// Prepares every channel of a reference (ground-truth) image once, for reuse.
+    func reference(_ image: Image) -> Reference {
+        let plane = height * width
+        var squares = [Double](repeating: 0, count: plane)
+        let channels = image.pixels.withUnsafeBufferPointer { pixels in
+            (0..<image.channels).map { c in
+                let x = UnsafeBufferPointer(rebasing: pixels[(c * plane)..<((c + 1) * plane)])
+                squares.withUnsafeMutableBufferPointer { sq in
+                    for i in 0..<plane { sq[i] = x[i] * x[i] }
+                }
+                let mean = filter(x)
+                let meanOfSquares = squares.withUnsafeBufferPointer { filter($0) }
+                return ReferenceChannel(mean: mean, meanOfSquares: meanOfSquares)
             }
         }
-        return sum / Double((height - 2 * pad) * (width - 2 * pad))
+        return Reference(truth: image, channels: channels)
     }
 
-    /// Prepares every channel of a reference image.
-    func reference(_ image: Image) -> [ReferenceChannel] {
+    /// Mean SSIM over channels of `clamp(gain · image + offset, 0, 1)` against a prepared
+    /// reference (the adjustment is applied on the fly; identity by default). `image` must have
+    /// the reference's shape.
+    func meanSSIM(_ reference: Reference, _ image: Image, adjustment: BrightnessAdjustment = .identity) -> Double {
+        let ref = reference.channels
         let plane = height * width
-        return (0..<image.channels).map { c in reference(image.pixels[(c * plane)..<((c + 1) * plane)]) }
-    }
-
-    /// Mean SSIM over channels of `image` against prepared reference channels.
-    func meanSSIM(_ ref: [ReferenceChannel], _ image: Image) -> Double {
-        let plane = height * width
+        let identity = adjustment == .identity
+        let gain = adjustment.gain, offset = adjustment.offset
+        var y = [Double](repeating: 0, count: plane)
+        var yy = [Double](repeating: 0, count: plane)
+        var xy = [Double](repeating: 0, count: plane)
+        let c1 = (ImageMetrics.ssimK1 * ImageMetrics.dataRange) * (ImageMetrics.ssimK1 * ImageMetrics.dataRange)
+        let c2 = (ImageMetrics.ssimK2 * ImageMetrics.dataRange) * (ImageMetrics.ssimK2 * ImageMetrics.dataRange)
         var total = 0.0
-        for c in 0..<image.channels {
-            total += meanSSIM(ref[c], image.pixels[(c * plane)..<((c + 1) * plane)])
+        reference.truth.pixels.withUnsafeBufferPointer { xs in
+            image.pixels.withUnsafeBufferPointer { ys in
+                for c in 0..<image.channels {
+                    let x = xs.baseAddress! + c * plane, source = ys.baseAddress! + c * plane
+                    y.withUnsafeMutableBufferPointer { yBuf in
+                        yy.withUnsafeMutableBufferPointer { yyBuf in
+                            xy.withUnsafeMutableBufferPointer { xyBuf in
+                                for i in 0..<plane {
+                                    var v = source[i]
+                                    if !identity {
+                                        v = gain * v + offset
+                                        v = v < 0 ? 0 : (v > 1 ? 1 : v)
+                                    }
+                                    yBuf[i] = v
+                                    yyBuf[i] = v * v
+                                    xyBuf[i] = x[i] * v
+                                }
+                            }
+                        }
+                    }
+                    let uy = y.withUnsafeBufferPointer { filter($0) }
+                    let uyy = yy.withUnsafeBufferPointer { filter($0) }
+                    let uxy = xy.withUnsafeBufferPointer { filter($0) }
+                    var sum = 0.0
+                    for i in 0..<(cropHeight * cropWidth) {
+                        let mx = ref[c].mean[i], my = uy[i]
+                        let vx = ref[c].meanOfSquares[i] - mx * mx
+                        let vy = uyy[i] - my * my
+                        let vxy = uxy[i] - mx * my
+                        let a1 = 2 * mx * my + c1
+                        let a2 = 2 * vxy + c2
+                        let b1 = mx * mx + my * my + c1
+                        let b2 = vx + vy + c2
+                        sum += (a1 * a2) / (b1 * b2)
+                    }
+                    total += sum / Double(cropHeight * cropWidth)
+                }
+            }
         }
         return total / Double(image.channels)
     }
