@@ -28,7 +28,8 @@ public enum Hungarian {
     ///
     /// - Parameter costs: `rows` arrays of `columns` finite costs each. An empty matrix (no
     ///   rows, or rows of length 0) gives an empty assignment.
-    /// - Throws: ``MetricsError/invalidCostMatrix(_:)`` for ragged rows or a NaN/infinite cost.
+    /// - Throws: ``MetricsError/invalidCostMatrix(_:)`` for ragged rows, a NaN/infinite cost,
+    ///   or costs so large (near `Double.greatestFiniteMagnitude`) that sums could overflow.
     public static func assign(_ costs: [[Double]]) throws -> Assignment {
         let rows = costs.count
         let columns = costs.first?.count ?? 0
@@ -39,6 +40,13 @@ public enum Hungarian {
             if let j = row.firstIndex(where: { !$0.isFinite }) {
                 throw MetricsError.invalidCostMatrix("cost[\(i)][\(j)] = \(row[j]) is not finite")
             }
+        }
+        // Potentials stay within a few multiples of the cost range times the size; reject
+        // magnitudes where that could overflow (and the search would never terminate).
+        let magnitude = costs.lazy.flatMap { $0 }.reduce(0.0) { max($0, abs($1)) }
+        guard (magnitude * Double(4 * (rows + columns + 1))).isFinite else {
+            throw MetricsError.invalidCostMatrix(
+                "costs up to \(magnitude) in magnitude are too large to add up safely; rescale them")
         }
         if rows == 0 || columns == 0 {
             return Assignment(columnForRow: [Int?](repeating: nil, count: rows),

@@ -168,7 +168,7 @@ public enum ImageMetrics {
     /// PSNR of each pair `(truths[i], reconstructions[i])` and the mean of those PSNRs (the
     /// mean is `+infinity` as soon as one pair is identical).
     ///
-    /// - Throws: as ``mse(_:_:)-(Image,Image)`` for batches.
+    /// - Throws: the batch errors of the batch `mse`: empty batches, unequal counts, shape mismatch.
     public static func psnr(_ truths: [Image], _ reconstructions: [Image]) throws -> BatchMetric {
         try requireMatchingBatches(truths, reconstructions)
         return BatchMetric(try zip(truths, reconstructions).map { try psnr($0, $1) })

@@ -30,6 +30,7 @@ public enum MetricsError: Error, CustomStringConvertible, Sendable {
     /// A label score is NaN or infinite.
     case invalidScore(row: Int, column: Int, value: String)
 
+    /// A one-sentence explanation naming the offending values, for logs and command-line output.
     public var description: String {
         switch self {
         case let .emptyImage(c, h, w):

@@ -1,6 +1,6 @@
 /// The cost of pairing a ground-truth image with a reconstruction, for ``Pairing/optimal(truths:reconstructions:cost:windowSize:)``.
 public enum PairingCost: Sendable, CustomStringConvertible {
-    /// ``ImageMetrics/mse(_:_:)-(Image,Image)``: pairs each truth with its closest reconstruction in pixels.
+    /// Mean squared error (`ImageMetrics.mse`): pairs each truth with its closest reconstruction in pixels.
     case mse
     /// Minus ``ImageMetrics/ssim(_:_:windowSize:)``: pairs by structure (maximal total SSIM).
     case negativeSSIM

@@ -116,5 +116,11 @@ final class HungarianTests: XCTestCase {
             if case .invalidCostMatrix = $0 { return true }
             return false
         }
+        assertMetricsError(try Hungarian.assign([[1e307, -1e307], [0, 1]]), mentions: ["too large"]) {
+            if case .invalidCostMatrix = $0 { return true }
+            return false
+        }
+        // Large but safe magnitudes still work.
+        XCTAssertEqual(try Hungarian.assign([[1e200, -1e200], [0, 1]]).columnForRow, [1, 0])
     }
 }
