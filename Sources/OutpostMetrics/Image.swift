@@ -73,6 +73,35 @@ public struct Image: Sendable, Equatable {
         self.pixels = values
     }
 
+    /// Splits a flat N×C×H×W array (the layout of an image tensor) into `count` images.
+    ///
+    /// - Throws: ``MetricsError/emptyBatch(_:)`` when `count` < 1,
+    ///   ``MetricsError/pixelCountMismatch(expected:actual:shape:)`` when the array does not hold
+    ///   `count * channels * height * width` values, and the per-image errors of
+    ///   ``init(channels:height:width:pixels:outOfRange:)`` (the channel/row/column they name are
+    ///   within the offending image).
+    public static func batch<T: BinaryFloatingPoint>(
+        count: Int, channels: Int, height: Int, width: Int, pixels: [T],
+        outOfRange: OutOfRangePolicy = .reject
+    ) throws -> [Image] {
+        guard count >= 1 else { throw MetricsError.emptyBatch("a batch needs at least one image, got count \(count)") }
+        guard channels >= 1, height >= 1, width >= 1 else {
+            throw MetricsError.emptyImage(channels: channels, height: height, width: width)
+        }
+        let (per, o1) = channels.multipliedReportingOverflow(by: height)
+        let (perImage, o2) = per.multipliedReportingOverflow(by: width)
+        let (total, o3) = perImage.multipliedReportingOverflow(by: count)
+        guard !o1, !o2, !o3, pixels.count == total else {
+            throw MetricsError.pixelCountMismatch(
+                expected: o1 || o2 || o3 ? Int.max : total, actual: pixels.count,
+                shape: "\(count)x\(channels)x\(height)x\(width)")
+        }
+        return try (0..<count).map { n in
+            try Image(channels: channels, height: height, width: width,
+                      pixels: Array(pixels[(n * perImage)..<((n + 1) * perImage)]), outOfRange: outOfRange)
+        }
+    }
+
     /// Builds an image from pixels already known to be valid (finite, in [0, 1], right count).
     init(validatedChannels channels: Int, height: Int, width: Int, pixels: [Double]) {
         precondition(pixels.count == channels * height * width)

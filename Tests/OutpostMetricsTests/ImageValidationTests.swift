@@ -13,6 +13,29 @@ final class ImageValidationTests: XCTestCase {
         XCTAssertEqual(a, b)
     }
 
+    func testBatchFromNCHW() throws {
+        let flat: [Float] = (0..<24).map { Float($0) / 23 }
+        let images = try Image.batch(count: 2, channels: 3, height: 2, width: 2, pixels: flat)
+        XCTAssertEqual(images.count, 2)
+        XCTAssertEqual(images[1][0, 0, 0], Double(Float(12) / 23))
+        XCTAssertEqual(images[1][2, 1, 1], 1)
+        assertMetricsError(try Image.batch(count: 3, channels: 3, height: 2, width: 2, pixels: flat),
+                           mentions: ["3x3x2x2", "36", "24"]) {
+            if case .pixelCountMismatch(36, 24, _) = $0 { return true }
+            return false
+        }
+        assertMetricsError(try Image.batch(count: 0, channels: 3, height: 2, width: 2, pixels: [Float]())) {
+            if case .emptyBatch = $0 { return true }
+            return false
+        }
+        var bad = flat
+        bad[13] = .nan
+        assertMetricsError(try Image.batch(count: 2, channels: 3, height: 2, width: 2, pixels: bad), mentions: ["row 0, column 1"]) {
+            if case .nonFinitePixel(0, 0, 1, _) = $0 { return true }
+            return false
+        }
+    }
+
     func testPixelCountMismatch() {
         assertMetricsError(try Image(channels: 3, height: 4, width: 4, pixels: [Double](repeating: 0, count: 47)),
                            mentions: ["3x4x4", "48", "47"]) {
