@@ -95,14 +95,49 @@ public struct SafetensorsEntry: Sendable {
         }
     }
 
-    /// Reads `count` little-endian fixed-width integers.
+    /// Reads the elements as little-endian fixed-width integers.
     private func loadIntegers<T: FixedWidthInteger>(_: T.Type) -> [T] {
         let size = MemoryLayout<T>.size
         let count = byteCount / size
         return withUnsafeBytes { raw in
             [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                #if _endian(little)
+                // The file is little-endian like the host: one copy, no alignment needed.
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(count * size)]))
+                #else
                 for index in 0..<count {
                     buffer[index] = T(littleEndian: raw.loadUnaligned(fromByteOffset: index * size, as: T.self))
+                }
+                #endif
+                initialized = count
+            }
+        }
+    }
+
+    /// Reads the elements as little-endian floating-point values of the host's layout.
+    private func loadFloatingPoint<T: BinaryFloatingPoint, Bits: FixedWidthInteger>(
+        _: T.Type, bits _: Bits.Type, _ make: (Bits) -> T
+    ) -> [T] {
+        #if _endian(little)
+        let count = byteCount / MemoryLayout<T>.size
+        return withUnsafeBytes { raw in
+            [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(count * MemoryLayout<T>.size)]))
+                initialized = count
+            }
+        }
+        #else
+        return loadIntegers(Bits.self).map(make)
+        #endif
+    }
+
+    /// Converts 16-bit little-endian elements to `Float` in one pass.
+    private func loadHalves(_ convert: (UInt16) -> Float) -> [Float] {
+        let count = byteCount / 2
+        return withUnsafeBytes { raw in
+            [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for index in 0..<count {
+                    buffer[index] = convert(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
                 }
                 initialized = count
             }
@@ -115,13 +150,13 @@ public struct SafetensorsEntry: Sendable {
     public func floats() throws(SafetensorsError) -> [Float] {
         switch dtype {
         case .f32:
-            return loadIntegers(UInt32.self).map { Float(bitPattern: $0) }
+            return loadFloatingPoint(Float.self, bits: UInt32.self, Float.init(bitPattern:))
         case .f16:
-            return loadIntegers(UInt16.self).map { HalfPrecision.float(fromFloat16Bits: $0) }
+            return loadHalves(HalfPrecision.float(fromFloat16Bits:))
         case .bf16:
-            return loadIntegers(UInt16.self).map { HalfPrecision.float(fromBFloat16Bits: $0) }
+            return loadHalves(HalfPrecision.float(fromBFloat16Bits:))
         case .f64:
-            return loadIntegers(UInt64.self).map { Float(Double(bitPattern: $0)) }
+            return loadFloatingPoint(Double.self, bits: UInt64.self, Double.init(bitPattern:)).map { Float($0) }
         default:
             throw .unsupportedConversion(file: origin, key: name, dtype: dtype, requested: "Float")
         }
@@ -132,7 +167,7 @@ public struct SafetensorsEntry: Sendable {
     public func doubles() throws(SafetensorsError) -> [Double] {
         switch dtype {
         case .f64:
-            return loadIntegers(UInt64.self).map { Double(bitPattern: $0) }
+            return loadFloatingPoint(Double.self, bits: UInt64.self, Double.init(bitPattern:))
         case .f32, .f16, .bf16:
             return try floats().map { Double($0) }
         default:
