@@ -232,7 +232,7 @@ final class SwiftWrittenFixtureTests: XCTestCase {
         ])
         try builder.add("conv.weight", shape: [2, 1, 2, 2], floats: [0.5, -1.25, 3, 1e-8, -0.0, 65504, 1.0 / 3.0, .infinity])
         try builder.add("conv.bias", shape: [2], floats: [0.1, -0.2])
-        try builder.add("stats.f64", shape: [3], doubles: [.pi, -1e300, 5e-324])
+        try builder.add("stats.f64", shape: [3], doubles: [.pi, -1e300, .leastNonzeroMagnitude])
         try builder.add("half", shape: [5], floats: [1, -2.5, 0x1p-24, 70000, 1.0 / 3.0], as: .f16)
         try builder.add("bhalf", shape: [5], floats: [1, -2.5, 0x1p-133, 3.0e38, 1.0 / 3.0], as: .bf16)
         try builder.add("bn.num_batches_tracked", shape: [], int64s: [12345])
