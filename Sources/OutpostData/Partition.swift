@@ -5,10 +5,12 @@ public enum PartitionScheme: Sendable, Equatable, CustomStringConvertible {
     /// Uniformly random, every sample assigned once, client sizes differ by at most one.
     case iid
     /// Label skew (Hsu et al., 2019): each client draws its label proportions
-    /// q ~ Dir(alpha · 1) and then `samplesPerClient` samples (default
-    /// `count / clients`) class by class from q, without replacement. Classes
-    /// that run out are skipped by renormalizing q over the classes left, so
-    /// samples are disjoint and every sample is assigned at most once.
+    /// q ~ Dir(alpha · 1) and receives `samplesPerClient` samples (default
+    /// `count / clients`), round(q_k · samplesPerClient) of class k (largest
+    /// remainder rounding), drawn without replacement. When a class has run out,
+    /// its share goes to the classes left in proportion to q, so samples are
+    /// disjoint and every sample is assigned at most once. Large alpha tends to
+    /// IID label mixes; alpha = 0.1 gives clients dominated by one or two classes.
     case dirichlet(alpha: Double, samplesPerClient: Int? = nil)
     /// Pathological non-IID shards (McMahan et al., 2017): sort by label, cut
     /// into `clients * shardsPerClient` equal shards, give each client
@@ -155,29 +157,57 @@ public struct FederatedPartition: Sendable, Equatable {
         result.reserveCapacity(clients)
         for _ in 0..<clients {
             let proportions = rng.nextDirichlet(concentration)
+            let available = (0..<classCount).map { pools[$0].count - next[$0] }
+            let counts = allocate(perClient, proportions: proportions, capacity: available)
             var indices: [Int] = []
             indices.reserveCapacity(perClient)
-            for _ in 0..<perClient {
-                var weights = proportions
-                var anyLeft = false
-                for k in 0..<classCount {
-                    if next[k] >= pools[k].count { weights[k] = 0 } else { anyLeft = true }
-                }
-                guard anyLeft else { break }
-                var k: Int
-                if weights.contains(where: { $0 > 0 }) {
-                    k = rng.nextCategorical(weights)
-                } else {
-                    // Every class this client prefers is exhausted: choose uniformly among those left.
-                    let left = (0..<classCount).filter { next[$0] < pools[$0].count }
-                    k = left[rng.nextInt(below: left.count)]
-                }
-                indices.append(pools[k][next[k]])
-                next[k] += 1
+            for k in 0..<classCount where counts[k] > 0 {
+                indices.append(contentsOf: pools[k][next[k]..<(next[k] + counts[k])])
+                next[k] += counts[k]
             }
+            rng.shuffle(&indices)
             result.append(indices)
         }
         return result
+    }
+
+    /// Splits `total` into per-class counts proportional to `proportions` (largest
+    /// remainder rounding), never exceeding `capacity`; what a full class cannot take
+    /// goes to the classes with room left, again in proportion (uniformly when
+    /// those classes have zero weight). The result sums to `min(total, sum(capacity))`.
+    static func allocate(_ total: Int, proportions: [Double], capacity: [Int]) -> [Int] {
+        var counts = [Int](repeating: 0, count: proportions.count)
+        var remaining = min(total, capacity.reduce(0, +))
+        while remaining > 0 {
+            let open = (0..<counts.count).filter { counts[$0] < capacity[$0] }
+            guard !open.isEmpty else { break }
+            var weights = open.map { max(proportions[$0], 0) }
+            if weights.reduce(0, +) <= 0 { weights = [Double](repeating: 1, count: open.count) }
+            let weightSum = weights.reduce(0, +)
+            let exact = weights.map { Double(remaining) * $0 / weightSum }
+            var shares = exact.map { Int($0.rounded(.down)) }
+            let fractions = (0..<open.count).map { exact[$0] - Double(shares[$0]) }
+            // Largest remainders get the units lost to rounding down (ties: lower class index).
+            let order = (0..<open.count).sorted { a, b in
+                fractions[a] != fractions[b] ? fractions[a] > fractions[b] : a < b
+            }
+            var leftover = remaining - shares.reduce(0, +)
+            for position in order where leftover > 0 {
+                shares[position] += 1
+                leftover -= 1
+            }
+            var given = 0
+            for (position, k) in open.enumerated() {
+                let take = min(shares[position], capacity[k] - counts[k])
+                counts[k] += take
+                given += take
+            }
+            remaining -= given
+            // Shares sum to `remaining` and every open class takes at least part of a
+            // positive share, so `given` is positive; the guard only prevents a hang.
+            if given == 0 { break }
+        }
+        return counts
     }
 
     /// Per-client label counts: `histograms[client][label]`.
