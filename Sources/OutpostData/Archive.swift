@@ -284,7 +284,7 @@ struct TarParser {
         guard let stored = octal(header[148..<156]), stored == sum else {
             throw DataError.invalidFormat(path: archive, record: index, reason: "tar header checksum mismatch")
         }
-        guard let size = octal(header[124..<136]) else {
+        guard let size = octal(header[124..<136]), size >= 0 else {
             throw DataError.invalidFormat(path: archive, record: index, reason: "bad size field in tar header")
         }
         let type = header[156]

@@ -2,7 +2,10 @@ import Foundation
 
 /// The two conventional splits of a data set.
 public enum Split: String, Sendable, CaseIterable {
-    case train, test
+    /// The training split (for single-split data sets, all of the data).
+    case train
+    /// The held-out test split.
+    case test
 }
 
 /// A checksum of a downloadable file.
@@ -27,6 +30,7 @@ public enum Checksum: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// `algorithm:hex`, e.g. `md5:f68b…`.
     public var description: String { "\(algorithm):\(hex)" }
 }
 
@@ -63,7 +67,9 @@ public enum DatasetFormat: Sendable, Equatable {
 
 /// An archive that a download unpacks.
 public enum ArchiveKind: Sendable, Equatable {
+    /// A gzip-compressed tar archive (CIFAR).
     case tarGz
+    /// A zip archive with stored or deflated entries (EMNIST `gzip.zip`).
     case zip
 }
 

@@ -47,6 +47,7 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A file could not be written.
     case writeFailed(path: String, reason: String)
 
+    /// A one-line, human-readable diagnostic naming the file and the problem.
     public var description: String {
         switch self {
         case let .fileNotFound(path):

@@ -5,7 +5,10 @@ import Foundation
 public struct Digest: Sendable {
     /// The supported algorithms.
     public enum Algorithm: String, Sendable {
-        case md5, sha256
+        /// MD5 (RFC 1321), 128-bit.
+        case md5
+        /// SHA-256 (FIPS 180-4), 256-bit.
+        case sha256
     }
 
     /// The algorithm of this digest.

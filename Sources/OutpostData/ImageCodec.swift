@@ -103,12 +103,16 @@ public struct PixelImage: Sendable, Equatable {
 /// in `png_image.message` without unwinding through Swift; JPEG goes through the
 /// `CJPEGSafe` C helper, which keeps libjpeg's setjmp/longjmp error recovery in C.
 public enum ImageCodec {
-    /// Largest accepted image (in pixels) — protects against absurd header sizes.
-    public static let maximumPixels = 1 << 28
+    /// Largest accepted image (in pixels, 2^25 ≈ 33.5 million) — protects against
+    /// absurd sizes in corrupt headers.
+    public static let maximumPixels = 1 << 25
 
     /// The file types the codec can decode.
     public enum Format: String, Sendable {
-        case png, jpeg
+        /// PNG (signature 89 50 4E 47 0D 0A 1A 0A).
+        case png
+        /// JPEG / JFIF (SOI marker FF D8 FF).
+        case jpeg
     }
 
     /// The format of `bytes` judged by its signature, or `nil`.
@@ -136,7 +140,10 @@ public enum ImageCodec {
         }
     }
 
-    /// Decodes a PNG with libpng's simplified API.
+    /// Decodes a PNG with libpng's simplified API. Palette and sub-8-bit files are
+    /// expanded; 8-bit files with a gAMA/sRGB chunk are converted to sRGB by libpng;
+    /// 16-bit files keep their full precision (see the note in the implementation);
+    /// alpha is composited onto black.
     public static func decodePNG(_ bytes: [UInt8], path: String = "<memory>") throws -> PixelImage {
         guard sniff(bytes) == .png else {
             throw DataError.badMagic(path: path, expected: "PNG signature 89 50 4e 47 0d 0a 1a 0a",
@@ -157,15 +164,39 @@ public enum ImageCodec {
             throw DataError.sizeMismatch(path: path, record: nil, expected: "at most \(maximumPixels) pixels",
                                          found: "\(width)×\(height)")
         }
-        image.pointee.format = color ? png_uint_32(PNG_FORMAT_FLAG_COLOR) : 0
-        var buffer = [UInt8](repeating: 0, count: width * height * channels)
-        let finished = buffer.withUnsafeMutableBytes { raw in
-            png_image_finish_read(image, nil, raw.baseAddress, png_int_32(width * channels), nil)
+        // 16-bit files: the simplified API treats them as linear light, so they are
+        // read as 16-bit linear (values unchanged when the file carries no gamma
+        // information) instead of being gamma-encoded down to 8-bit sRGB.
+        let sixteenBit = (image.pointee.format & png_uint_32(PNG_FORMAT_FLAG_LINEAR)) != 0
+        image.pointee.format = (color ? png_uint_32(PNG_FORMAT_FLAG_COLOR) : 0)
+            | (sixteenBit ? png_uint_32(PNG_FORMAT_FLAG_LINEAR) : 0)
+        let stride = png_int_32(width * channels)
+        let interleaved: [Float]
+        if sixteenBit {
+            var buffer = [UInt16](repeating: 0, count: width * height * channels)
+            let finished = buffer.withUnsafeMutableBytes { raw in
+                png_image_finish_read(image, nil, raw.baseAddress, stride, nil)
+            }
+            guard finished != 0 else {
+                throw DataError.imageDecodeFailed(path: path, reason: pngMessage(image))
+            }
+            interleaved = buffer.map { Float($0) / 65535 }
+        } else {
+            var buffer = [UInt8](repeating: 0, count: width * height * channels)
+            let finished = buffer.withUnsafeMutableBytes { raw in
+                png_image_finish_read(image, nil, raw.baseAddress, stride, nil)
+            }
+            guard finished != 0 else {
+                throw DataError.imageDecodeFailed(path: path, reason: pngMessage(image))
+            }
+            return try PixelImage(width: width, height: height, channels: channels, interleaved: buffer)
         }
-        guard finished != 0 else {
-            throw DataError.imageDecodeFailed(path: path, reason: pngMessage(image))
+        let plane = width * height
+        var planar = [Float](repeating: 0, count: interleaved.count)
+        for p in 0..<plane {
+            for c in 0..<channels { planar[c * plane + p] = interleaved[p * channels + c] }
         }
-        return try PixelImage(width: width, height: height, channels: channels, interleaved: buffer)
+        return try PixelImage(width: width, height: height, channels: channels, pixels: planar)
     }
 
     /// Decodes a JPEG through the CJPEGSafe helper. Corrupt or truncated data

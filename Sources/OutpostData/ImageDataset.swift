@@ -106,6 +106,7 @@ public struct Normalization: Sendable, Equatable, Codable, CustomStringConvertib
         return result
     }
 
+    /// The statistics as text, e.g. `mean (0.1307), std (0.3081)`.
     public var description: String {
         let m = mean.map { String(format: "%.4f", $0) }.joined(separator: ", ")
         let s = std.map { String(format: "%.4f", $0) }.joined(separator: ", ")

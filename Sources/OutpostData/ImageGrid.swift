@@ -13,8 +13,11 @@ import Foundation
 public struct ImageGrid: Sendable {
     /// One cell: an image and the label drawn under it.
     public struct Cell: Sendable {
+        /// The image shown in the cell.
         public var image: PixelImage
+        /// Text drawn under the image (may be empty).
         public var label: String
+        /// Creates a cell.
         public init(image: PixelImage, label: String = "") {
             self.image = image
             self.label = label

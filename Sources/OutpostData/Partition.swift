@@ -20,6 +20,7 @@ public enum PartitionScheme: Sendable, Equatable, CustomStringConvertible {
     /// example 600 = 1 % of MNIST each for 100 clients).
     case fixedSize(samplesPerClient: Int)
 
+    /// A short name with the parameters, e.g. `dirichlet(alpha=0.1)`.
     public var description: String {
         switch self {
         case .iid: return "iid"
@@ -48,6 +49,7 @@ public enum PartitionError: Error, Equatable, Sendable, CustomStringConvertible 
     /// A label lies outside `0..<classCount`.
     case labelOutOfRange(index: Int, label: Int, classCount: Int)
 
+    /// A readable explanation of why the partition is impossible.
     public var description: String {
         switch self {
         case let .invalidClientCount(n):

@@ -27,6 +27,33 @@ final class ImageOutputTests: XCTestCase {
         XCTAssertEqual(try ImageCodec.decode(ImageCodec.encodePNG(wild)).pixels, [0, 0, 1])
     }
 
+    func testPNGVariantsWrittenByOtherTools() throws {
+        // Fixtures written by Pillow 11 (palette, LA, RGBA) or by hand with zlib
+        // (16-bit and 1-bit grayscale); expected values are what Pillow decodes,
+        // except alpha, which is composited onto black here (transparent → 0).
+        func decode(_ base64: String) throws -> PixelImage {
+            guard let data = Data(base64Encoded: base64) else { throw DataError.invalidArgument("bad base64 fixture") }
+            return try ImageCodec.decode([UInt8](data))
+        }
+        func bytes(_ image: PixelImage) -> [Int] { image.pixels.map { Int(($0 * 255).rounded()) } }
+        let palette = try decode("iVBORw0KGgoAAAANSUhEUgAAAAQAAAACAgMAAAACxpXwAAAADFBMVEX/AAAA/wAAAP/IZDKtRH4/AAAADElEQVR4nGOQZmIAAABZAB7YfVN3AAAAAElFTkSuQmCC")
+        XCTAssertEqual(palette.channels, 3)
+        // Planar: R plane of the 4×2 image, then G, then B; each row is red, green, blue, (200,100,50).
+        XCTAssertEqual(bytes(palette), [255, 0, 0, 200, 255, 0, 0, 200,
+                                        0, 255, 0, 100, 0, 255, 0, 100,
+                                        0, 0, 255, 50, 0, 0, 255, 50])
+        let grayAlpha = try decode("iVBORw0KGgoAAAANSUhEUgAAAAMAAAABCAQAAACx6dw/AAAAD0lEQVR4nGM48T+Fges/AAxVAzVSQbWBAAAAAElFTkSuQmCC")
+        XCTAssertEqual(grayAlpha.channels, 1)
+        XCTAssertEqual(bytes(grayAlpha), [200, 0, 10])
+        let rgba = try decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAYAAAD0In+KAAAAEUlEQVR4nGPkEpH7H2CjwQgACOIB8i8tgbAAAAAASUVORK5CYII=")
+        XCTAssertEqual(bytes(rgba), [10, 0, 20, 0, 30, 0])
+        let gray16 = try decode("iVBORw0KGgoAAAANSUhEUgAAAAMAAAABEAAAAABuG5crAAAAD0lEQVR4nGNgYGho+P8fAAaEAv9GYN62AAAAAElFTkSuQmCC")
+        XCTAssertEqual(gray16.pixels[1], Float(0x8080) / 65535, accuracy: 1e-6)
+        XCTAssertEqual(bytes(gray16), [0, 128, 255])
+        let gray1 = try decode("iVBORw0KGgoAAAANSUhEUgAAAAgAAAABAQAAAADLe9LuAAAACklEQVR4nGPYBAAAtACzJBi3ogAAAABJRU5ErkJggg==")
+        XCTAssertEqual(bytes(gray1), [255, 0, 255, 255, 0, 0, 255, 0])
+    }
+
     func testPixelImageConversions() throws {
         let image = try PixelImage(width: 2, height: 1, channels: 3, interleaved: [255, 0, 0, 0, 0, 255])
         XCTAssertEqual(image.pixels, [1, 0, 0, 0, 0, 1])
