@@ -71,6 +71,26 @@ final class RealDataTests: XCTestCase {
         XCTAssertEqual(test.labelHistogram(), [Int](repeating: 1000, count: 10))
     }
 
+    func testPartitioningRealMNISTLabels() throws {
+        let mnist = try SharedDataCache.shared.load("mnist", .train)
+        // 1 % each for 100 clients.
+        let fixed = try mnist.partition(clients: 100, scheme: .fixedSize(samplesPerClient: 600), seed: 2024)
+        XCTAssertEqual(fixed.sizes, [Int](repeating: 600, count: 100))
+        XCTAssertEqual(Set(fixed.clientIndices.flatMap { $0 }).count, 60_000)
+        XCTAssertLessThan(fixed.meanLabelSkew(labels: mnist.labels, classCount: 10), 0.1)
+        // McMahan et al.: 200 shards of 300, two per client, so at most 4 labels
+        // (a shard can straddle a class boundary) and usually 2.
+        let shards = try mnist.partition(clients: 100, scheme: .shards(perClient: 2), seed: 2024)
+        let labelCounts = shards.labelHistograms(labels: mnist.labels, classCount: 10).map { $0.filter { $0 > 0 }.count }
+        XCTAssertTrue(labelCounts.allSatisfy { $0 <= 4 })
+        XCTAssertGreaterThan(labelCounts.filter { $0 <= 2 }.count, 50)
+        let skewed = try mnist.partition(clients: 100, scheme: .dirichlet(alpha: 0.1), seed: 2024)
+        XCTAssertEqual(skewed.assignedCount, 60_000)
+        XCTAssertGreaterThan(skewed.meanLabelSkew(labels: mnist.labels, classCount: 10), 0.45)
+        let table = skewed.summaryTable(labels: mnist.labels, classCount: 10)
+        XCTAssertEqual(table.split(separator: "\n").count, 103)
+    }
+
     func testLoadingFromTheParentDataFolderFindsTheSubfolder() throws {
         let root = try TestSupport.sharedData()
         let test = try loadDataset("mnist", split: .test, directory: root)
