@@ -242,7 +242,7 @@ public struct ImageDataset: Sendable {
                 }
             }
         }
-        return Batch(images: pixels, labels: indices.map { labels[$0] }, channels: channels, height: height, width: width)
+        return Batch(unchecked: pixels, labels: indices.map { labels[$0] }, channels: channels, height: height, width: width)
     }
 
     /// The batch of samples `range` (clamped to the data set).
@@ -294,6 +294,15 @@ public struct Sample: Sendable, Equatable {
     public var label: Int
     /// Channels, height and width of the image.
     public var channels: Int, height: Int, width: Int
+
+    /// Creates a sample (no validation: a plain value).
+    public init(pixels: [Float], label: Int, channels: Int, height: Int, width: Int) {
+        self.pixels = pixels
+        self.label = label
+        self.channels = channels
+        self.height = height
+        self.width = width
+    }
 }
 
 /// A contiguous batch of images (B×C×H×W, [0, 1]) with labels.
@@ -308,4 +317,20 @@ public struct Batch: Sendable, Equatable {
     public var count: Int { labels.count }
     /// Shape as `[count, channels, height, width]`.
     public var shape: [Int] { [count, channels, height, width] }
+
+    /// Creates a batch; `images.count` must be `labels.count * channels * height * width`.
+    public init(images: [Float], labels: [Int], channels: Int, height: Int, width: Int) throws {
+        guard channels > 0, height > 0, width > 0, images.count == labels.count * channels * height * width else {
+            throw DataError.invalidArgument("\(images.count) values do not make \(labels.count) images of \(channels)×\(height)×\(width)")
+        }
+        self.init(unchecked: images, labels: labels, channels: channels, height: height, width: width)
+    }
+
+    init(unchecked images: [Float], labels: [Int], channels: Int, height: Int, width: Int) {
+        self.images = images
+        self.labels = labels
+        self.channels = channels
+        self.height = height
+        self.width = width
+    }
 }

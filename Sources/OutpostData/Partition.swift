@@ -177,7 +177,7 @@ public struct FederatedPartition: Sendable, Equatable {
     /// remainder rounding), never exceeding `capacity`; what a full class cannot take
     /// goes to the classes with room left, again in proportion (uniformly when
     /// those classes have zero weight). The result sums to `min(total, sum(capacity))`.
-    static func allocate(_ total: Int, proportions: [Double], capacity: [Int]) -> [Int] {
+    public static func allocate(_ total: Int, proportions: [Double], capacity: [Int]) -> [Int] {
         var counts = [Int](repeating: 0, count: proportions.count)
         var remaining = min(total, capacity.reduce(0, +))
         while remaining > 0 {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OutpostData
+import OutpostData
 
 /// Every reader must turn bad input into a `DataError` naming the file, the record
 /// and what was expected — never a crash and never silently short data.
@@ -291,17 +291,18 @@ final class CorruptInputTests: XCTestCase {
 
     func testCorruptArchives() throws {
         // Corrupt tar header checksum.
-        var tar = [UInt8](repeating: 0, count: 512)
-        for (i, byte) in "file.txt".utf8.enumerated() { tar[i] = byte }
-        for (i, byte) in "0000644\0".utf8.enumerated() { tar[100 + i] = byte }
-        for (i, byte) in "00000000004\0".utf8.enumerated() { tar[124 + i] = byte }
-        for (i, byte) in "1234567\0".utf8.enumerated() { tar[148 + i] = byte }   // wrong checksum
-        tar[156] = UInt8(ascii: "0")
-        tar += Array("abcd".utf8) + [UInt8](repeating: 0, count: 508 + 1024)
+        var tar = tarMember(name: "file.txt", contents: Array("abcd".utf8))
+        tar[148] = UInt8(ascii: "7")
+        tar += [UInt8](repeating: 0, count: 1024)
         try TestSupport.write(try Compression.gzip(tar), path("bad.tar.gz"))
         TestSupport.expectDataError(try ArchiveExtractor.extractTarGz(self.path("bad.tar.gz"), into: self.path("out"))) {
             if case let .invalidFormat(_, 0, reason) = $0 { return reason.contains("checksum") } else { return false }
         }
+        // The same member with a correct checksum extracts.
+        let good = tarMember(name: "file.txt", contents: Array("abcd".utf8)) + [UInt8](repeating: 0, count: 1024)
+        try TestSupport.write(try Compression.gzip(good), path("good.tar.gz"))
+        XCTAssertEqual(try ArchiveExtractor.extractTarGz(self.path("good.tar.gz"), into: self.path("out")).count, 1)
+        XCTAssertEqual(try TestSupport.read(TestSupport.join(self.path("out"), "file.txt")), Array("abcd".utf8))
         // The real tar.gz cut short.
         try TestSupport.write(Array(Fixtures.tarGz.prefix(300)), path("cut.tar.gz"))
         TestSupport.expectDataError(try ArchiveExtractor.extractTarGz(self.path("cut.tar.gz"), into: self.path("out"))) {
@@ -324,10 +325,36 @@ final class CorruptInputTests: XCTestCase {
         }
     }
 
+    /// One ustar member (header with a valid checksum, data padded to 512 bytes).
+    private func tarMember(name: String, contents: [UInt8]) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: 512)
+        func put(_ text: String, at offset: Int) {
+            for (i, byte) in text.utf8.enumerated() { header[offset + i] = byte }
+        }
+        put(name, at: 0)
+        put("0000644", at: 100)
+        put(String(format: "%011o", contents.count), at: 124)
+        put("00000000000", at: 136)
+        header[156] = UInt8(ascii: "0")
+        put("ustar", at: 257)
+        put("00", at: 263)
+        put("        ", at: 148)
+        let sum = header.reduce(0) { $0 + Int($1) }
+        put(String(format: "%06o", sum), at: 148)
+        header[154] = 0
+        header[155] = UInt8(ascii: " ")
+        let padding = (512 - contents.count % 512) % 512
+        return header + contents + [UInt8](repeating: 0, count: padding)
+    }
+
     func testArchiveMembersCannotEscapeTheTargetFolder() throws {
-        XCTAssertThrowsError(try ArchiveExtractor.safeDestination(for: "../evil", in: directory, archive: "a", index: 0))
-        XCTAssertThrowsError(try ArchiveExtractor.safeDestination(for: "/etc/passwd", in: directory, archive: "a", index: 0))
-        XCTAssertThrowsError(try ArchiveExtractor.safeDestination(for: "a/../../b", in: directory, archive: "a", index: 0))
-        XCTAssertEqual(try ArchiveExtractor.safeDestination(for: "a/b.bin", in: "/x", archive: "a", index: 0), "/x/a/b.bin")
+        for evil in ["../evil.txt", "/tmp/evil.txt", "a/../../evil.txt"] {
+            let tar = tarMember(name: evil, contents: Array("x".utf8)) + [UInt8](repeating: 0, count: 1024)
+            try TestSupport.write(try Compression.gzip(tar), path("evil.tar.gz"))
+            TestSupport.expectDataError(try ArchiveExtractor.extractTarGz(self.path("evil.tar.gz"), into: self.path("inside"))) {
+                if case let .invalidFormat(_, 0, reason) = $0 { return reason.contains("unsafe member path") } else { return false }
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: TestSupport.join(directory, "evil.txt")))
     }
 }

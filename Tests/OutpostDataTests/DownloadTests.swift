@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OutpostData
+import OutpostData
 
 final class DownloadTests: XCTestCase {
     private var server: LocalHTTPServer?

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OutpostData
+import OutpostData
 
 /// Readers tested on small files written here in the exact official layouts.
 final class FormatTests: XCTestCase {

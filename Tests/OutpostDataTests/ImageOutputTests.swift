@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OutpostData
+import OutpostData
 
 final class ImageOutputTests: XCTestCase {
     private func quantized(_ count: Int, seed: UInt64) -> [Float] {
@@ -196,7 +196,7 @@ final class ImageOutputTests: XCTestCase {
             if let match { transformsSeen.insert(match) }
         }
         XCTAssertGreaterThan(transformsSeen.count, 1, "different images should get different crops")
-        let batch = Batch(images: images, labels: [0, 1, 2, 3, 4, 5], channels: channels, height: side, width: side)
+        let batch = try Batch(images: images, labels: [0, 1, 2, 3, 4, 5], channels: channels, height: side, width: side)
         var third = SeededGenerator(seed: 99)
         XCTAssertEqual(try augmentation.apply(to: batch, rng: &third).images, out)
         XCTAssertThrowsError(try augmentation.apply(to: [1, 2, 3], channels: 1, height: 2, width: 2, rng: &third))

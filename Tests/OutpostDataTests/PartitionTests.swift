@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OutpostData
+import OutpostData
 
 final class PartitionTests: XCTestCase {
     /// 6000 labels, 600 of each of 10 classes, interleaved.

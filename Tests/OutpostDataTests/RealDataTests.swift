@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OutpostData
+import OutpostData
 
 /// Reads the real files in ../shared/data. Expected values were obtained once
 /// with python3 (gzip + struct for IDX/CIFAR bytes; Pillow 11 for the photos),

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OutpostData
+import OutpostData
 
 /// Helpers shared by the OutpostData tests.
 enum TestSupport {
