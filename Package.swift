@@ -32,8 +32,10 @@ let package = Package(
         // Layers, models, initializers, optimizers.
         .target(name: "OutpostNN", dependencies: ["OutpostTensor", "OutpostSafetensors"]),
         // Data set readers, federated partitions, image input/output.
-        .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG"],
+        .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG", "CJPEGSafe"],
                 resources: [.copy("Samples")]),
+        // libjpeg decoding with a setjmp/longjmp error manager kept inside C.
+        .target(name: "CJPEGSafe", dependencies: ["CJPEG"]),
         // Leakage metrics: MSE, PSNR, SSIM, pairing, label accuracy.
         .target(name: "OutpostMetrics"),
         // The safetensors weight format (read and write).

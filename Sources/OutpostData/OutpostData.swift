@@ -1,1 +1,0 @@
-/// OutpostData: data set readers, federated partitions and image input/output.
