@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "OutpostTensor", targets: ["OutpostTensor"]),
         .library(name: "OutpostNN", targets: ["OutpostNN"]),
         .library(name: "OutpostData", targets: ["OutpostData"]),
+        .library(name: "OutpostThreatModel", targets: ["OutpostThreatModel"]),
+        .library(name: "OutpostAttacks", targets: ["OutpostAttacks"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
     ],
@@ -31,6 +33,10 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]),
         // Layers, models, initializers, optimizers.
         .target(name: "OutpostNN", dependencies: ["OutpostTensor", "OutpostSafetensors"]),
+        // What crosses from a client to the server, and what the server is assumed to know.
+        .target(name: "OutpostThreatModel", dependencies: ["OutpostTensor"]),
+        // Gradient-leakage attacks. Depends on the threat model, never on data or clients.
+        .target(name: "OutpostAttacks", dependencies: ["OutpostTensor", "OutpostNN", "OutpostThreatModel"]),
         // Data set readers, federated partitions, image input/output.
         .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG", "CJPEGSafe"],
                 resources: [.copy("Samples")]),
@@ -43,6 +49,7 @@ let package = Package(
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
