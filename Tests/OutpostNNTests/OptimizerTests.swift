@@ -370,8 +370,19 @@ final class OptimizerTests: XCTestCase {
                 XCTAssertEqual(r.evaluations, 1, what)
                 XCTAssertEqual(r.iterations, 0, what)
                 XCTAssertNil(r.finalLoss, what)
+                XCTAssertEqual(r.initialLoss.isNaN, !inGradient, "\(what): the loss as the closure returned it")
                 XCTAssertEqual(flatDoubles(params), flatDoubles(start), what)
                 XCTAssertEqual(opt.totalEvaluations, 1)
+                XCTAssertEqual(opt.totalIterations, 0)
+
+                // Nothing was stored, so parameters of the other dtype are still welcome.
+                var float32Params = [Tensor([0, 0, 0, 0], shape: [4], dtype: .float32)]
+                let r32 = opt.step(parameters: &float32Params) { p in
+                    let (v, g) = valueAndGrad(at: p) { ($0[0] - q.target.cast(to: .float32)).squared().sum() }
+                    return (v.item, g)
+                }
+                XCTAssertNotEqual(r32.termination, .nonFiniteEvaluation, what)
+                XCTAssertEqual(opt.totalEvaluations, 1 + r32.evaluations, what)
 
                 // 2. Non-finite on the third evaluation: the step stops at the last finite
                 // point it had accepted, whose loss it reports.

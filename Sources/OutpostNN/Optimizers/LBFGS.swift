@@ -45,8 +45,8 @@ public struct LBFGS: StatefulOptimizer, Sendable {
 
     /// What one ``step(parameters:closure:)`` did.
     public struct StepResult: Sendable, Equatable {
-        /// The loss at the parameters the step started from (what PyTorch's `step` returns;
-        /// NaN or infinite when that first evaluation was not finite).
+        /// The loss at the parameters the step started from (what PyTorch's `step` returns),
+        /// as the closure returned it even when that first evaluation was not finite.
         public let initialLoss: Double
         /// The loss at the parameters the step left, when it is known: nil when the
         /// step ended on a fixed-length move that was not evaluated (no line search, last
@@ -145,28 +145,30 @@ public struct LBFGS: StatefulOptimizer, Sendable {
         precondition(parameters.allSatisfy { $0.dtype == dtype },
                      "LBFGS.step: all parameters must share one dtype, got \(parameters.map(\.dtype))")
         let count = parameters.reduce(0) { $0 + $1.count }
+        // A state without a direction (no iteration finished yet) is stored as `.empty`, so
+        // it fits parameters of either dtype.
         switch (dtype, memory) {
         case (.float32, .empty):
             var m = Storage<Float>()
             var c = counters
-            defer { memory = .float32(m); counters = c }
+            defer { memory = m.d == nil ? .empty : .float32(m); counters = c }
             return try run(&m, &c, &parameters, closure)
         case (.float32, .float32(var m)):
             precondition(m.d.map { $0.count == count } ?? true, "LBFGS.step: the state holds \(m.d!.count) elements, the parameters \(count)")
             memory = .empty   // the storage is moved out so its arrays are uniquely referenced
             var c = counters
-            defer { memory = .float32(m); counters = c }
+            defer { memory = m.d == nil ? .empty : .float32(m); counters = c }
             return try run(&m, &c, &parameters, closure)
         case (.float64, .empty):
             var m = Storage<Double>()
             var c = counters
-            defer { memory = .float64(m); counters = c }
+            defer { memory = m.d == nil ? .empty : .float64(m); counters = c }
             return try run(&m, &c, &parameters, closure)
         case (.float64, .float64(var m)):
             precondition(m.d.map { $0.count == count } ?? true, "LBFGS.step: the state holds \(m.d!.count) elements, the parameters \(count)")
             memory = .empty
             var c = counters
-            defer { memory = .float64(m); counters = c }
+            defer { memory = m.d == nil ? .empty : .float64(m); counters = c }
             return try run(&m, &c, &parameters, closure)
         default:
             preconditionFailure("LBFGS.step: the state was built for other parameters than these \(dtype) ones")
@@ -204,12 +206,14 @@ public struct LBFGS: StatefulOptimizer, Sendable {
         let shapes = parameters.map(\.shape)
         let wantsGrad = parameters.map(\.requiresGrad)
         var x = FlatVector.flatten(parameters, as: T.self)
+        var lastLoss = Double.nan
 
         // Evaluates the closure at `point`; nil when the loss or a gradient is not finite.
         func evaluate(_ point: [T]) throws -> (loss: Double, grad: [T])? {
             var tensors = FlatVector.unflatten(point, shapes: shapes)
             for i in tensors.indices where wantsGrad[i] { tensors[i] = tensors[i].requiringGrad() }
             let (loss, gradients) = try closure(tensors)
+            lastLoss = loss
             precondition(gradients.count == shapes.count,
                          "LBFGS.step: the closure returned \(gradients.count) gradients for \(shapes.count) parameters")
             for (i, g) in gradients.enumerated() {
@@ -225,14 +229,11 @@ public struct LBFGS: StatefulOptimizer, Sendable {
         }
 
         // Evaluate the initial f(x) and df/dx.
-        let first: (loss: Double, grad: [T])?
-        do {
-            first = try evaluate(x)
-        }
+        let first = try evaluate(x)
         counters.evaluations += 1
         guard let first else {
             // Nothing was learned at this point: no iteration ran and the state is untouched.
-            return StepResult(initialLoss: .nan, finalLoss: nil, evaluations: 1, iterations: 0,
+            return StepResult(initialLoss: lastLoss, finalLoss: nil, evaluations: 1, iterations: 0,
                               termination: .nonFiniteEvaluation)
         }
         let origLoss = first.loss
