@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "OutpostData", targets: ["OutpostData"]),
         .library(name: "OutpostThreatModel", targets: ["OutpostThreatModel"]),
         .library(name: "OutpostAttacks", targets: ["OutpostAttacks"]),
+        .library(name: "OutpostDefenses", targets: ["OutpostDefenses"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
     ],
@@ -37,6 +38,8 @@ let package = Package(
         .target(name: "OutpostThreatModel", dependencies: ["OutpostTensor"]),
         // Gradient-leakage attacks. Depends on the threat model, never on data or clients.
         .target(name: "OutpostAttacks", dependencies: ["OutpostTensor", "OutpostNN", "OutpostThreatModel"]),
+        // Defenses: per-step, update-level and server-side hooks and their implementations.
+        .target(name: "OutpostDefenses", dependencies: ["OutpostTensor", "OutpostNN"]),
         // Data set readers, federated partitions, image input/output.
         .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG", "CJPEGSafe"],
                 resources: [.copy("Samples")]),
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics"]),
+        .testTarget(name: "OutpostDefensesTests", dependencies: ["OutpostDefenses", "OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
