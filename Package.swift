@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "OutpostSafetensors"),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostDefensesTests", dependencies: ["OutpostDefenses", "OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
