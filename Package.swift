@@ -17,6 +17,10 @@ let package = Package(
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
     targets: [
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
@@ -40,6 +44,8 @@ let package = Package(
         .target(name: "OutpostAttacks", dependencies: ["OutpostTensor", "OutpostNN", "OutpostThreatModel"]),
         // Defenses: per-step, update-level and server-side hooks and their implementations.
         .target(name: "OutpostDefenses", dependencies: ["OutpostTensor", "OutpostNN"]),
+        // Typed YAML configuration: key paths in errors, unknown keys, grids, overrides.
+        .target(name: "OutpostConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Data set readers, federated partitions, image input/output.
         .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG", "CJPEGSafe"],
                 resources: [.copy("Samples")]),
@@ -54,6 +60,7 @@ let package = Package(
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostDefensesTests", dependencies: ["OutpostDefenses", "OutpostAttacks", "OutpostData", "OutpostMetrics"]),
+        .testTarget(name: "OutpostConfigTests", dependencies: ["OutpostConfig"]),
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
