@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "OutpostThreatModel", targets: ["OutpostThreatModel"]),
         .library(name: "OutpostAttacks", targets: ["OutpostAttacks"]),
         .library(name: "OutpostDefenses", targets: ["OutpostDefenses"]),
+        .library(name: "OutpostExperiments", targets: ["OutpostExperiments"]),
+        .executable(name: "outpost", targets: ["OutpostCLI"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
     ],
@@ -46,6 +48,16 @@ let package = Package(
         .target(name: "OutpostDefenses", dependencies: ["OutpostTensor", "OutpostNN"]),
         // Typed YAML configuration: key paths in errors, unknown keys, grids, overrides.
         .target(name: "OutpostConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Experiments: configurations, workflows and their outputs; what the CLI runs.
+        .target(name: "OutpostExperiments", dependencies: [
+            "OutpostConfig", "OutpostTensor", "OutpostNN", "OutpostData", "OutpostMetrics", "OutpostSafetensors",
+            "OutpostThreatModel", "OutpostAttacks",
+        ]),
+        // The `outpost` command line: a thin layer over OutpostExperiments.
+        .executableTarget(name: "OutpostCLI", dependencies: [
+            "OutpostExperiments", "OutpostConfig", "OutpostData", "OutpostMetrics", "OutpostAttacks", "OutpostTensor",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         // Data set readers, federated partitions, image input/output.
         .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG", "CJPEGSafe"],
                 resources: [.copy("Samples")]),
@@ -61,6 +73,7 @@ let package = Package(
         .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostDefensesTests", dependencies: ["OutpostDefenses", "OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostConfigTests", dependencies: ["OutpostConfig"]),
+        .testTarget(name: "OutpostExperimentsTests", dependencies: ["OutpostExperiments", "OutpostConfig"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),

@@ -30,6 +30,12 @@ public struct AttackOutcome: Sendable {
     /// Labels inferred before optimization (nil when known or optimized).
     public let inferredLabels: [Int]?
 
+    public init(attack: String, trials: [AttackTrial], inferredLabels: [Int]?) {
+        self.attack = attack
+        self.trials = trials
+        self.inferredLabels = inferredLabels
+    }
+
     /// The trial an attacker would pick: the lowest final matching loss among those that
     /// did not diverge (nil if all diverged).
     public var attackerChoice: AttackTrial? {
