@@ -10,7 +10,9 @@ import OutpostTensor
 ///    authors take 5 samples per class): with g_l = ∂L/∂θ_l of the mean cross-entropy, the
 ///    input-gradient Jacobian product v = ∂(Σ g_l)/∂x, and s_l = the mean over root samples
 ///    of ‖v_i‖ (Frobenius norm per sample). Computed once per round, at the first step,
-///    with the round's starting weights.
+///    with the round's starting weights. (With the softmax cross-entropy the entries of the
+///    head's weight and bias gradients sum to zero for every input, so this contraction gives
+///    the head sensitivity 0 and the head always falls into the last slice.)
 /// 2. **Slicing**: the flat gradient is cut into atoms of gcd(tensor sizes) entries; each
 ///    atom of tensor l weighs s_l / (atoms of l). Slices are filled greedily in parameter
 ///    order: atoms join a slice while its running weight stays below Σ s / slices; the atom
