@@ -14,19 +14,31 @@ import OutpostTensor
 /// Decoding validates: an unknown defense name, an unknown parameter, a parameter of the
 /// wrong type or a value out of range throws ``DefenseError/invalidParameter(defense:message:)``.
 public enum DefenseConfiguration: Sendable, Equatable {
-    /// No defense.
+    /// No defense (`none`).
     case none
+    /// ``OutpostDefense`` (`outpost`).
     case outpost(OutpostDefense.Configuration)
+    /// ``GradientCompression`` (`gc`).
     case gradientCompression(GradientCompression.Configuration)
+    /// ``DPNoise`` (`dp_noise`).
     case dpNoise(DPNoise.Configuration)
+    /// ``Soteria`` (`soteria`).
     case soteria(Soteria.Configuration)
+    /// ``GradDefense`` with its server-side ``GradDefenseRecovery`` (`graddefense`).
     case gradDefense(GradDefense.Configuration)
+    /// ``RandomMasking`` (`masking`).
     case masking(RandomMasking.Configuration)
+    /// ``GradientClipping`` (`clipping`).
     case clipping(GradientClipping.Configuration)
+    /// ``GradientPruning`` (`pruning`).
     case pruning(GradientPruning.Configuration)
+    /// ``GaussianNoising`` (`noising`).
     case noising(GaussianNoising.Configuration)
+    /// ``DPSGD`` (`dp_sgd`).
     case dpSGD(DPSGD.Configuration)
+    /// ``UpdateClipping`` (`update_clipping`).
     case updateClipping(UpdateClipping.Configuration)
+    /// ``DPFedAvgClipping`` with ``DPFedAvgServerNoise`` (`dp_fedavg`).
     case dpFedAvg(DPFedAvg.Configuration)
 
     /// Where a defense acts.
@@ -141,9 +153,10 @@ public enum DefenseConfiguration: Sendable, Equatable {
 
 /// What some defenses need beyond their parameters.
 public struct DefenseResources: Sendable {
-    /// GradDefense's root data set (model-space images N×C×H×W and labels); without one it is
-    /// taken from the client's first batch of the round.
+    /// GradDefense's root data set: model-space images N×C×H×W (without one it is taken from
+    /// the client's first batch of the round).
     public var rootImages: Tensor?
+    /// The root data set's labels, one per image.
     public var rootLabels: [Int]?
     /// Clients whose updates one aggregate averages (GradDefense's recovery).
     public var clientsPerRound: Int

@@ -82,8 +82,10 @@ public struct GradDefense: StepDefense {
 
     /// The configuration.
     public let configuration: Configuration
-    /// The root data set, when given; otherwise it is taken from the first step's batch.
+    /// The root data set's images, when given; otherwise the root set is taken from the
+    /// first step's batch.
     public let rootImages: Tensor?
+    /// The root data set's labels, when given.
     public let rootLabels: [Int]?
     /// Per-tensor sensitivity, measured at the first step.
     public private(set) var sensitivity: [Double]?

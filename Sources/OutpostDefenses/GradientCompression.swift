@@ -57,11 +57,15 @@ public struct GradientCompression: StepDefense {
 public struct DPNoise: StepDefense {
     /// The noise distribution.
     public enum Distribution: String, Sendable, Codable, CaseIterable {
-        case laplace, gaussian
+        /// Laplace noise, scale √(v/2).
+        case laplace
+        /// Gaussian noise, standard deviation √v.
+        case gaussian
     }
 
     /// Distribution and variance.
     public struct Configuration: Sendable, Equatable {
+        /// The noise distribution (paper: Laplace).
         public var distribution: Distribution = .laplace
         /// The variance of the noise added to each entry (paper: 0.1).
         public var variance: Double = 0.1

@@ -8,7 +8,9 @@ import OutpostTensor
 /// Whether a defense treats a parameter tensor as a whole layer (`perLayer`) or all
 /// parameters as one vector (`global`).
 public enum GradientScope: String, Sendable, Codable, CaseIterable {
+    /// All parameter tensors as one vector.
     case global
+    /// Each parameter tensor on its own.
     case perLayer = "per_layer"
 }
 
@@ -35,6 +37,7 @@ public struct RandomMasking: StepDefense {
     public struct Configuration: Sendable, Equatable {
         /// The probability p that an entry is zeroed.
         public var probability: Double = 0.5
+        /// What happens to batch-norm scale and shift gradients.
         public var normHandling: NormHandling = .exempt
         /// The masking probability of batch-norm parameters when `normHandling` is `.separately`.
         public var normProbability: Double = 0.5
@@ -98,6 +101,7 @@ public struct GradientClipping: StepDefense {
     public struct Configuration: Sendable, Equatable {
         /// The L2 bound C.
         public var bound: Double = 1
+        /// Whether the bound applies to the whole gradient or to each tensor.
         public var scope: GradientScope = .global
 
         /// A clipping configuration.
@@ -147,6 +151,7 @@ public struct GradientPruning: StepDefense {
     public struct Configuration: Sendable, Equatable {
         /// Percentage of entries set to zero.
         public var percent: Double = 80
+        /// Whether entries are ranked over the whole gradient or within each tensor.
         public var scope: GradientScope = .global
 
         /// A pruning configuration.

@@ -7,6 +7,7 @@ public struct UpdateClipping: UpdateDefense {
     public struct Configuration: Sendable, Equatable {
         /// The L2 bound C.
         public var bound: Double = 1
+        /// Whether the bound applies to the whole update or to each tensor.
         public var scope: GradientScope = .global
 
         /// An update-clipping configuration.
@@ -71,6 +72,7 @@ public enum DPFedAvg {
         public var clientsPerRound: Int = 10
         /// N, the total number of clients.
         public var totalClients: Int = 100
+        /// Where the noise is added.
         public var noise: NoisePlacement = .server
         /// Seeds the server's noise (round r draws from a generator derived from it and r).
         public var seed: UInt64 = 0
