@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A Rényi-differential-privacy accountant for the Poisson-subsampled Gaussian mechanism
 /// (DP-SGD steps, client-sampled DP-FedAvg rounds), matching Google's `dp-accounting`
@@ -94,7 +99,13 @@ public struct RDPAccountant: Sendable, Equatable {
 
     /// log|binom(n, k)| through log-gamma (scipy's gammaln is log|Γ| too).
     static func logBinomial(_ n: Double, _ k: Double) -> Double {
-        Foundation.lgamma(n + 1) - Foundation.lgamma(k + 1) - Foundation.lgamma(n - k + 1)
+        logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1)
+    }
+
+    /// log|Γ(x)| through the reentrant `lgamma_r` (plain `lgamma` writes a global sign).
+    static func logGamma(_ x: Double) -> Double {
+        var sign: Int32 = 0
+        return lgamma_r(x, &sign)
     }
 
     /// log(erfc(x)), accurate where erfc underflows (asymptotic series past x ≈ 26).
