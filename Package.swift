@@ -51,7 +51,7 @@ let package = Package(
         // Experiments: configurations, workflows and their outputs; what the CLI runs.
         .target(name: "OutpostExperiments", dependencies: [
             "OutpostConfig", "OutpostTensor", "OutpostNN", "OutpostData", "OutpostMetrics", "OutpostSafetensors",
-            "OutpostThreatModel", "OutpostAttacks",
+            "OutpostThreatModel", "OutpostAttacks", "OutpostDefenses",
         ]),
         // The `outpost` command line: a thin layer over OutpostExperiments.
         .executableTarget(name: "OutpostCLI", dependencies: [

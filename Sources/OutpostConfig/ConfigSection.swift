@@ -182,6 +182,13 @@ public final class ConfigSection {
         }
     }
 
+    /// The whole section as a value, every key marked read: for sections validated by
+    /// another module's own decoder (see ``ConfigValue/jsonData()``).
+    public func wholeSection() -> ConfigValue {
+        read.append(contentsOf: pairs.map(\.key))
+        return .mapping(pairs)
+    }
+
     /// Fails on keys that were never read, each with the closest key that was.
     public func finish() throws {
         let known = Array(Set(read)).sorted()

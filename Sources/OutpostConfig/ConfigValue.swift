@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// A configuration document as a tree, independent of the YAML library: mappings keep
@@ -117,6 +118,30 @@ public indirect enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
             result = try result.setting(path, to: value == .mapping([]) ? .scalar("") : value)
         }
         return result
+    }
+}
+
+extension ConfigValue {
+    /// JSON for this value, with scalars typed the way YAML reads them (numbers, booleans,
+    /// null, otherwise strings), for decoders that validate their own keys.
+    public func jsonData() throws -> Data {
+        try JSONSerialization.data(withJSONObject: jsonObject(), options: [.fragmentsAllowed, .sortedKeys])
+    }
+
+    func jsonObject() -> Any {
+        switch self {
+        case .null: return NSNull()
+        case .scalar(let s):
+            if let i = Int(s) { return i }
+            if let d = Double(s), d.isFinite { return d }
+            switch s.lowercased() {
+            case "true", "yes", "on": return true
+            case "false", "no", "off": return false
+            default: return s
+            }
+        case .sequence(let items): return items.map { $0.jsonObject() }
+        case .mapping(let pairs): return Dictionary(pairs.map { ($0.key, $0.value.jsonObject()) }, uniquingKeysWith: { a, _ in a })
+        }
     }
 }
 
