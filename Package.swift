@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "OutpostDefenses", targets: ["OutpostDefenses"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
+        .library(name: "OutpostFederated", targets: ["OutpostFederated"]),
     ],
     targets: [
         .systemLibrary(
@@ -49,6 +50,8 @@ let package = Package(
         .target(name: "OutpostMetrics"),
         // The safetensors weight format (read and write).
         .target(name: "OutpostSafetensors"),
+        // Federated learning simulation (FedAvg, FedSGD) with defense hooks and attack capture.
+        .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel", "OutpostDefenses"]),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN"], resources: [.copy("Fixtures")]),
@@ -57,5 +60,6 @@ let package = Package(
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostFederatedTests", dependencies: ["OutpostFederated", "OutpostAttacks"]),
     ]
 )
