@@ -11,10 +11,14 @@ public enum ModelEvaluation {
     ///
     /// Images are normalized with `normalization` when given. Per-batch sums are combined
     /// in batch order, so the result does not depend on `threads`; the engine's own
-    /// threads are set to 1 while batches run in parallel and restored afterwards.
+    /// threads are set to 1 while batches run and restored afterwards. Throws
+    /// ``FederatedConfigurationError`` for a batch size below 1 or images of another shape
+    /// than the network's input.
     public static func evaluate(network: Network, state: ModelState, dataset: ImageDataset, normalization: Normalization?,
                                 batchSize: Int = 500, limit: Int? = nil, threads: Int = 1) throws -> EvaluationResult {
-        precondition(batchSize >= 1, "evaluate: batch size must be at least 1")
+        guard batchSize >= 1 else {
+            throw FederatedConfigurationError.invalidField(field: "evaluation.batchSize", value: "\(batchSize)", requirement: "at least 1")
+        }
         let count = min(limit ?? dataset.count, dataset.count)
         guard count > 0 else { return EvaluationResult(accuracy: 0, loss: 0, sampleCount: 0) }
         guard dataset.imageShape == network.inputShape else {
@@ -69,8 +73,9 @@ final class ResultSlots<Value>: @unchecked Sendable {
 
 /// Runs `body(0..<count)` on `threads` workers that take tasks in order from a shared
 /// counter, with the engine's kernel threads set to 1 meanwhile (so that every task
-/// computes exactly what it would alone). The first error stops workers from taking new
-/// tasks and is rethrown.
+/// computes exactly what it would alone). An error stops workers from taking new tasks;
+/// the error of the lowest failed task is rethrown, which is the one a sequential run
+/// would have stopped at (every lower task was taken before the first failure).
 func runInParallel(count: Int, threads: Int, _ body: (Int) throws -> Void) throws {
     guard count > 0 else { return }
     let savedThreads = Engine.threads
@@ -86,33 +91,35 @@ func runInParallel(count: Int, threads: Int, _ body: (Int) throws -> Void) throw
         let box = UncheckedBox(body)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let task = queue.next() {
-                do { try box.value(task) } catch { queue.fail(error) }
+                do { try box.value(task) } catch { queue.fail(task, error) }
             }
         }
     }
     if let error = queue.error { throw error }
 }
 
-/// Hands out task indices in order and records the first failure.
+/// Hands out task indices in order and records the failure of the lowest task.
 private final class TaskQueue: @unchecked Sendable {
     private let count: Int
     private var nextTask = 0
-    private var firstError: (any Error)?
+    private var failure: (task: Int, error: any Error)?
     private let lock = NSLock()
 
     init(count: Int) { self.count = count }
 
     func next() -> Int? {
         lock.withLock {
-            guard firstError == nil, nextTask < count else { return nil }
+            guard failure == nil, nextTask < count else { return nil }
             defer { nextTask += 1 }
             return nextTask
         }
     }
 
-    func fail(_ error: any Error) { lock.withLock { if firstError == nil { firstError = error } } }
+    func fail(_ task: Int, _ error: any Error) {
+        lock.withLock { if failure == nil || task < failure!.task { failure = (task, error) } }
+    }
 
-    var error: (any Error)? { lock.withLock { firstError } }
+    var error: (any Error)? { lock.withLock { failure?.error } }
 }
 
 /// Carries a non-Sendable closure into `concurrentPerform`; the workers only call it,

@@ -263,10 +263,11 @@ public final class FederatedSimulator {
     public func runRound() throws -> RoundOutcome {
         let round = completedRounds + 1
         precondition(round <= configuration.rounds, "runRound: all \(configuration.rounds) rounds are finished")
-        let roundStart = ContinuousClock.now
         if round == 1 && history.initialEvaluation == nil && testData != nil {
             history.initialEvaluation = try evaluate()
         }
+        let roundStart = ContinuousClock.now
+        let processorStart = processorSeconds()
         let clients = Self.sampledClients(round: round, configuration: configuration)
 
         // Which clients to capture, and for which requests.
@@ -362,13 +363,14 @@ public final class FederatedSimulator {
         let totalSamples = outcomes.reduce(0) { $0 + $1.sampleCount }
         var timing = RoundTiming(total: 0, training: clientPhase - defenseShare, defense: defenseShare + aggregateDefenseSeconds,
                                  aggregation: aggregation, evaluation: evaluationSeconds, checkpoint: 0,
-                                 clientSeconds: clientSeconds, clientDefenseSeconds: clientDefenseSeconds)
+                                 clientSeconds: clientSeconds, clientDefenseSeconds: clientDefenseSeconds, processorSeconds: 0)
         let trainingLoss = outcomes.reduce(0) { $0 + $1.trainingLoss * Double($1.sampleCount) } / Double(max(totalSamples, 1))
         func report() -> RoundReport {
             RoundReport(round: round, clients: clients, sampleCounts: outcomes.map(\.sampleCount), localSteps: outcomes.map(\.localSteps),
                         trainingLoss: trainingLoss, evaluation: evaluation, timing: timing)
         }
         timing.total = seconds(since: roundStart)
+        timing.processorSeconds = processorSeconds() - processorStart
         history.rounds.append(report())
         if let directory = checkpointDirectory, round % configuration.checkpointEvery == 0 || round == configuration.rounds {
             // The checkpoint's history holds this round with its timing up to the checkpoint.
@@ -376,6 +378,7 @@ public final class FederatedSimulator {
             try writeCheckpoint(to: directory)
             timing.checkpoint = seconds(since: checkpointStart)
             timing.total = seconds(since: roundStart)
+            timing.processorSeconds = processorSeconds() - processorStart
             history.rounds[history.rounds.count - 1] = report()
         }
         return RoundOutcome(report: history.rounds[history.rounds.count - 1], captures: captures, unmatchedCaptures: unmatched)

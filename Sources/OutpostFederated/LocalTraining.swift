@@ -49,6 +49,13 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }
 
+/// Processor seconds used by the whole process so far (all threads).
+func processorSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
 /// One client's local training in one round: FedAvg's E epochs or FedSGD's single batch,
 /// with the step and update defense hooks.
 struct LocalTrainer {

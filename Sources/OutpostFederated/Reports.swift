@@ -41,10 +41,14 @@ public struct RoundTiming: Sendable, Equatable, Codable {
     public var clientSeconds: Double
     /// Seconds spent inside step and update defenses, summed over clients.
     public var clientDefenseSeconds: Double
+    /// Processor seconds the process used during the round, all threads together: the
+    /// round's cost independent of other load on the machine (on an idle machine with c
+    /// cores the round takes about `processorSeconds / c`).
+    public var processorSeconds: Double
 
     /// A timing from its parts.
     public init(total: Double, training: Double, defense: Double, aggregation: Double, evaluation: Double, checkpoint: Double,
-                clientSeconds: Double, clientDefenseSeconds: Double) {
+                clientSeconds: Double, clientDefenseSeconds: Double, processorSeconds: Double) {
         self.total = total
         self.training = training
         self.defense = defense
@@ -53,6 +57,7 @@ public struct RoundTiming: Sendable, Equatable, Codable {
         self.checkpoint = checkpoint
         self.clientSeconds = clientSeconds
         self.clientDefenseSeconds = clientDefenseSeconds
+        self.processorSeconds = processorSeconds
     }
 }
 
@@ -89,19 +94,20 @@ public struct RunHistory: Sendable, Equatable, Codable {
     }
 
     /// The accuracy curve as CSV: a header, then round 0 (the initial model) and one row per
-    /// round with test accuracy, test loss, training loss and the timing split in seconds.
-    /// Empty fields where a round was not evaluated.
+    /// round with test accuracy, test loss, training loss, the timing split in wall-clock
+    /// seconds and the processor seconds. Empty fields where a round was not evaluated.
     public func csv() -> String {
         func number(_ x: Double?, _ digits: Int = 6) -> String { x.map { String(format: "%.\(digits)f", $0) } ?? "" }
-        var lines = ["round,test_accuracy,test_loss,training_loss,clients,samples,seconds_total,seconds_training,seconds_defense,seconds_aggregation,seconds_evaluation,seconds_checkpoint"]
+        var lines = ["round,test_accuracy,test_loss,training_loss,clients,samples,seconds_total,seconds_training,seconds_defense,seconds_aggregation,seconds_evaluation,seconds_checkpoint,processor_seconds"]
         if let e = initialEvaluation {
-            lines.append("0,\(number(e.accuracy)),\(number(e.loss)),,0,0,,,,,,")
+            lines.append("0,\(number(e.accuracy)),\(number(e.loss)),,0,0,,,,,,,")
         }
         for r in rounds {
             let t = r.timing
             lines.append([String(r.round), number(r.evaluation?.accuracy), number(r.evaluation?.loss), number(r.trainingLoss),
                           String(r.clients.count), String(r.sampleCounts.reduce(0, +)), number(t.total, 3), number(t.training, 3),
-                          number(t.defense, 3), number(t.aggregation, 3), number(t.evaluation, 3), number(t.checkpoint, 3)]
+                          number(t.defense, 3), number(t.aggregation, 3), number(t.evaluation, 3), number(t.checkpoint, 3),
+                          number(t.processorSeconds, 3)]
                 .joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"

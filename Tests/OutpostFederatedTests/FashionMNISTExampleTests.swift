@@ -30,6 +30,12 @@ final class FashionMNISTExampleTests: XCTestCase {
     /// LeNet sits on its initial plateau for many more rounds.
     static let initialState = network.initialState(.dlg, seed: 2023)
 
+    /// The 1, 5 and 15 minute load averages (other work competing for the cores).
+    static func loadAverage() -> [Double] {
+        var values = [Double](repeating: 0, count: 3)
+        return getloadavg(&values, 3) == 3 ? values : []
+    }
+
     func testFastVersion() throws {
         let train = try Fixture.realDataset("fashion-mnist", split: .train).prefix(3000)
         let test = try Fixture.realDataset("fashion-mnist", split: .test).prefix(1000)
@@ -72,9 +78,11 @@ final class FashionMNISTExampleTests: XCTestCase {
                                          initialState: Self.initialState, checkpointDirectory: checkpoints)
         let result = try sim.run { report in
             let e = report.evaluation
-            print(String(format: "round %3d  accuracy %.4f  loss %.4f  %.2f s (training %.2f, defense %.3f, aggregation %.3f, evaluation %.2f, checkpoint %.3f)",
-                         report.round, e?.accuracy ?? .nan, e?.loss ?? .nan, report.timing.total, report.timing.training,
-                         report.timing.defense, report.timing.aggregation, report.timing.evaluation, report.timing.checkpoint))
+            let line = String(format: "round %3d  accuracy %.4f  loss %.4f  %.2f s (training %.2f, defense %.3f, aggregation %.3f, evaluation %.2f, checkpoint %.3f; %.2f processor s)\n",
+                              report.round, e?.accuracy ?? .nan, e?.loss ?? .nan, report.timing.total, report.timing.training,
+                              report.timing.defense, report.timing.aggregation, report.timing.evaluation, report.timing.checkpoint,
+                              report.timing.processorSeconds)
+            FileHandle.standardError.write(Data(line.utf8))
         }
         let wall = Date().timeIntervalSince(started)
         let final = try XCTUnwrap(result.history.lastEvaluation)
@@ -96,6 +104,8 @@ final class FashionMNISTExampleTests: XCTestCase {
             firstRoundReaching75Percent: result.history.rounds.first { ($0.evaluation?.accuracy ?? 0) >= 0.75 }?.round,
             secondsPerRound: .init(mean: seconds.reduce(0, +) / Double(seconds.count), minimum: seconds.min()!, maximum: seconds.max()!),
             trainingSecondsPerRound: training.reduce(0, +) / Double(training.count),
+            processorSecondsPerRound: result.history.rounds.map(\.timing.processorSeconds).reduce(0, +) / Double(rounds),
+            loadAverageAtEnd: Self.loadAverage(),
             evaluationSecondsPerRound: result.history.rounds.map(\.timing.evaluation).reduce(0, +) / Double(rounds),
             checkpointSecondsPerRound: result.history.rounds.map(\.timing.checkpoint).reduce(0, +) / Double(rounds),
             wallSeconds: wall, parallelClients: c.effectiveParallelClients,
@@ -130,6 +140,8 @@ struct ExampleSummary: Codable {
     var firstRoundReaching75Percent: Int?
     var secondsPerRound: Seconds
     var trainingSecondsPerRound: Double
+    var processorSecondsPerRound: Double
+    var loadAverageAtEnd: [Double]
     var evaluationSecondsPerRound: Double
     var checkpointSecondsPerRound: Double
     var wallSeconds: Double
