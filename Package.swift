@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "outpost", targets: ["OutpostCLI"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
+        .library(name: "OutpostFederated", targets: ["OutpostFederated"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -67,6 +68,8 @@ let package = Package(
         .target(name: "OutpostMetrics"),
         // The safetensors weight format (read and write).
         .target(name: "OutpostSafetensors"),
+        // Federated learning simulation (FedAvg, FedSGD) with defense hooks and attack capture.
+        .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel", "OutpostDefenses"]),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),
@@ -77,5 +80,6 @@ let package = Package(
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostFederatedTests", dependencies: ["OutpostFederated", "OutpostAttacks"]),
     ]
 )
