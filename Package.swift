@@ -52,7 +52,7 @@ let package = Package(
         // Experiments: configurations, workflows and their outputs; what the CLI runs.
         .target(name: "OutpostExperiments", dependencies: [
             "OutpostConfig", "OutpostTensor", "OutpostNN", "OutpostData", "OutpostMetrics", "OutpostSafetensors",
-            "OutpostThreatModel", "OutpostAttacks", "OutpostDefenses",
+            "OutpostThreatModel", "OutpostAttacks", "OutpostDefenses", "OutpostFederated",
         ]),
         // The `outpost` command line: a thin layer over OutpostExperiments.
         .executableTarget(name: "OutpostCLI", dependencies: [
