@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "OutpostDefenses", targets: ["OutpostDefenses"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
+        .executable(name: "outpost-bench", targets: ["OutpostBench"]),
     ],
     targets: [
         .systemLibrary(
@@ -49,6 +50,8 @@ let package = Package(
         .target(name: "OutpostMetrics"),
         // The safetensors weight format (read and write).
         .target(name: "OutpostSafetensors"),
+        // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
+        .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel"]),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN"], resources: [.copy("Fixtures")]),
