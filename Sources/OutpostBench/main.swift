@@ -131,7 +131,7 @@ if options.json {
     for m in results {
         fields.append("\"\(m.id)\": {\"name\": \"\(m.name)\", \"unit\": \"\(m.unit)\", \"rate\": \(m.rate), \"units\": \(m.units), \"seconds\": \(m.seconds)}")
     }
-    var object = "{\"engine\": \"outpost\", \"threads\": \(options.threads), \"workloads\": {\(fields.joined(separator: ", "))}"
+    var object = "{\"engine\": \"outpost\", \"threads\": \(options.threads), \"blas\": \"\(Engine.blasCore)\", \"workloads\": {\(fields.joined(separator: ", "))}"
     if let check { object += ", \"check\": {\"mse\": \(check.mse), \"steps\": \(check.steps), \"passed\": \(check.mse < 1e-3)}" }
     print(object + "}")
 }
