@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
         .library(name: "OutpostFederated", targets: ["OutpostFederated"]),
+        .executable(name: "outpost-bench", targets: ["OutpostBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -70,6 +71,8 @@ let package = Package(
         .target(name: "OutpostSafetensors"),
         // Federated learning simulation (FedAvg, FedSGD) with defense hooks and attack capture.
         .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel", "OutpostDefenses"]),
+        // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
+        .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel"]),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),

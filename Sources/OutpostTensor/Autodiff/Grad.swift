@@ -18,42 +18,48 @@ public func grad(of y: Tensor, wrt: [Tensor], seed: Tensor? = nil, createGraph: 
     }
     guard let root = y.node else { return wrt.map { $0.zerosLike() } }
 
-    let order = topologicalOrder(from: root)
-    let targets = Set(wrt.compactMap { $0.node.map(ObjectIdentifier.init) })
+    // Nodes are numbered by their position in the topological order; per-node state lives in
+    // arrays indexed by that number (no hashing of nodes after the ordering).
+    let (order, index) = topologicalOrder(from: root)
+    var isTarget = [Bool](repeating: false, count: order.count)
+    for x in wrt { if let i = index[x.node!] { isTarget[i] = true } }
 
     // A node is relevant when some target is reachable from it through its inputs; only
     // relevant inputs get cotangents, so e.g. the weights of a model are skipped when the
-    // gradient is taken with respect to the input alone.
-    var relevant = Set<ObjectIdentifier>()
-    for node in order {
-        let id = ObjectIdentifier(node)
-        if targets.contains(id) || node.inputs.contains(where: { $0.node.map { relevant.contains(ObjectIdentifier($0)) } ?? false }) {
-            relevant.insert(id)
-        }
+    // gradient is taken with respect to the input alone. Inputs come before their users in
+    // `order`, so one forward sweep decides it.
+    var relevant = isTarget
+    var inputIndex: [[Int]] = []
+    inputIndex.reserveCapacity(order.count)
+    for (k, node) in order.enumerated() {
+        let ids = node.inputs.map { $0.node.flatMap { index[$0] } ?? -1 }
+        inputIndex.append(ids)
+        if !relevant[k] && ids.contains(where: { $0 >= 0 && relevant[$0] }) { relevant[k] = true }
     }
 
     return withGradEnabled(createGraph) {
-        var cotangents: [ObjectIdentifier: Tensor] = [:]
-        cotangents[ObjectIdentifier(root)] = seed ?? Tensor.ones(y.shape, dtype: y.dtype)
-        for node in order.reversed() {
-            let id = ObjectIdentifier(node)
-            guard relevant.contains(id), let vjp = node.vjp, let g = cotangents[id] else { continue }
-            if !targets.contains(id) { cotangents[id] = nil }
-            let needs = node.inputs.map { $0.node.map { relevant.contains(ObjectIdentifier($0)) } ?? false }
+        var cotangents = [Tensor?](repeating: nil, count: order.count)
+        cotangents[order.count - 1] = seed ?? Tensor.ones(y.shape, dtype: y.dtype)
+        for k in stride(from: order.count - 1, through: 0, by: -1) {
+            let node = order[k]
+            guard relevant[k], let vjp = node.vjp, let g = cotangents[k] else { continue }
+            if !isTarget[k] { cotangents[k] = nil }
+            let ids = inputIndex[k]
+            let needs = ids.map { $0 >= 0 && relevant[$0] }
             let out = Tensor(shape: node.outputShape, buffer: node.outputBuffer!, node: node)
             let inputGrads = vjp(g, out, needs)
             for (i, input) in node.inputs.enumerated() where needs[i] {
-                guard let ig = inputGrads[i], let inputNode = input.node else { continue }
+                guard let ig = inputGrads[i] else { continue }
                 assert(ig.shape == input.shape, "\(node.op): vjp gave shape \(ig.shape) for input of shape \(input.shape)")
-                let inputID = ObjectIdentifier(inputNode)
-                if let existing = cotangents[inputID] {
-                    cotangents[inputID] = existing + ig
+                let j = ids[i]
+                if let existing = cotangents[j] {
+                    cotangents[j] = existing + ig
                 } else {
-                    cotangents[inputID] = ig
+                    cotangents[j] = ig
                 }
             }
         }
-        return wrt.map { x in cotangents[ObjectIdentifier(x.node!)] ?? x.zerosLike() }
+        return wrt.map { x in index[x.node!].flatMap { cotangents[$0] } ?? x.zerosLike() }
     }
 }
 
@@ -65,24 +71,100 @@ public func valueAndGrad(at inputs: [Tensor], createGraph: Bool = false,
     return (y, grad(of: y, wrt: vars, createGraph: createGraph))
 }
 
-/// Nodes reachable from `root`, every node after all of its inputs. Iterative, so graphs
-/// thousands of ops deep (double backward through a ResNet) cannot overflow the stack.
-func topologicalOrder(from root: Node) -> [Node] {
+/// Nodes reachable from `root`, every node after all of its inputs (so `root` is last), and
+/// each node's position in that order. Iterative, so graphs thousands of ops deep (double
+/// backward through a ResNet) cannot overflow the stack.
+func topologicalOrder(from root: Node) -> (order: [Node], index: NodeIndex) {
     var order: [Node] = []
-    var visited = Set<ObjectIdentifier>()
+    var index = NodeIndex()
+    // -1 marks a node on the stack (visited, not yet placed).
+    index[root] = -1
     var stack: [(node: Node, nextInput: Int)] = [(root, 0)]
-    visited.insert(ObjectIdentifier(root))
     while !stack.isEmpty {
         let (node, next) = stack[stack.count - 1]
         if next < node.inputs.count {
             stack[stack.count - 1].nextInput += 1
-            if let child = node.inputs[next].node, visited.insert(ObjectIdentifier(child)).inserted {
+            if let child = node.inputs[next].node, index.insertIfAbsent(child, -1) {
                 stack.append((child, 0))
             }
         } else {
+            index[node] = order.count
             order.append(node)
             stack.removeLast()
         }
     }
-    return order
+    return (order, index)
+}
+
+/// A map from nodes (by identity) to integers: open addressing on the object's address with
+/// a multiplicative hash, much cheaper than `Dictionary<ObjectIdentifier, Int>`'s SipHash
+/// for the thousands of lookups of one backward pass.
+struct NodeIndex {
+    private var keys: [UInt]
+    private var values: [Int]
+    private var count = 0
+
+    init() {
+        keys = [UInt](repeating: 0, count: 64)
+        values = [Int](repeating: 0, count: 64)
+    }
+
+    @inline(__always)
+    private func slot(_ key: UInt, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: ((key >> 4) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    @inline(__always)
+    private static func key(_ node: Node) -> UInt { UInt(bitPattern: ObjectIdentifier(node)) }
+
+    subscript(_ node: Node) -> Int? {
+        get {
+            let k = Self.key(node), mask = keys.count - 1
+            var i = slot(k, mask)
+            while true {
+                let stored = keys[i]
+                if stored == k { return values[i] }
+                if stored == 0 { return nil }
+                i = (i + 1) & mask
+            }
+        }
+        set {
+            guard let v = newValue else { preconditionFailure("NodeIndex: removal is not supported") }
+            _ = put(Self.key(node), v, overwrite: true)
+        }
+    }
+
+    /// Inserts `value` for `node` unless present; true when it was inserted.
+    @inline(__always)
+    mutating func insertIfAbsent(_ node: Node, _ value: Int) -> Bool {
+        put(Self.key(node), value, overwrite: false)
+    }
+
+    private mutating func put(_ k: UInt, _ v: Int, overwrite: Bool) -> Bool {
+        if (count + 1) * 2 > keys.count { grow() }
+        let mask = keys.count - 1
+        var i = slot(k, mask)
+        while true {
+            let stored = keys[i]
+            if stored == k {
+                if overwrite { values[i] = v }
+                return false
+            }
+            if stored == 0 {
+                keys[i] = k
+                values[i] = v
+                count += 1
+                return true
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldValues = values
+        keys = [UInt](repeating: 0, count: oldKeys.count * 2)
+        values = [Int](repeating: 0, count: oldKeys.count * 2)
+        count = 0
+        for (k, v) in zip(oldKeys, oldValues) where k != 0 { _ = put(k, v, overwrite: true) }
+    }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Contiguous, row-major storage of one tensor's elements on the CPU.
 ///
 /// Buffers are written once, by the kernel that creates them, and never mutated afterwards
@@ -8,6 +10,11 @@ final class Buffer: @unchecked Sendable {
     let count: Int
     let dtype: DType
     let raw: UnsafeMutableRawPointer
+    /// The im2col column matrix of these elements for one convolution geometry, kept because
+    /// a convolution's input is unfolded again by its weight gradient and by higher-order
+    /// rules (see `Kernels.columns`). Guarded by `Buffer.cacheLock`; small matrices only.
+    var columnsCache: (key: ColumnsKey, columns: Buffer)?
+    static let cacheLock = NSLock()
 
     init(count: Int, dtype: DType) {
         self.count = count

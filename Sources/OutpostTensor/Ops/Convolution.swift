@@ -37,8 +37,8 @@ extension Tensor {
         precondition(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
         let out = Buffer(count: p.n * p.cout * p.l, dtype: x.dtype)
         switch x.dtype {
-        case .float32: Kernels.conv2d(x.buffer.pointer(Float.self), w.buffer.pointer(Float.self), out.pointer(Float.self), p)
-        case .float64: Kernels.conv2d(x.buffer.pointer(Double.self), w.buffer.pointer(Double.self), out.pointer(Double.self), p)
+        case .float32: Kernels.conv2d(x.buffer, w.buffer.pointer(Float.self), out.pointer(Float.self), p) as Void
+        case .float64: Kernels.conv2d(x.buffer, w.buffer.pointer(Double.self), out.pointer(Double.self), p) as Void
         }
         let xShape = x.shape, wShape = w.shape
         return record("conv2d", Tensor(shape: [p.n, p.cout, p.oh, p.ow], buffer: out), [x, w]) { g, _, need in
@@ -69,8 +69,8 @@ extension Tensor {
         precondition(g.shape == [p.n, p.cout, p.oh, p.ow], "conv2d weight gradient: cotangent \(g.shape) does not match output \([p.n, p.cout, p.oh, p.ow])")
         let out = Buffer(count: Shapes.count(weightShape), dtype: x.dtype)
         switch x.dtype {
-        case .float32: Kernels.conv2dWeightGrad(x.buffer.pointer(Float.self), g.buffer.pointer(Float.self), out.pointer(Float.self), p)
-        case .float64: Kernels.conv2dWeightGrad(x.buffer.pointer(Double.self), g.buffer.pointer(Double.self), out.pointer(Double.self), p)
+        case .float32: Kernels.conv2dWeightGrad(x.buffer, g.buffer.pointer(Float.self), out.pointer(Float.self), p) as Void
+        case .float64: Kernels.conv2dWeightGrad(x.buffer, g.buffer.pointer(Double.self), out.pointer(Double.self), p) as Void
         }
         let xShape = x.shape
         return record("conv2d_weight_grad", Tensor(shape: weightShape, buffer: out), [x, g]) { h, _, need in

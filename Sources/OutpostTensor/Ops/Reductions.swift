@@ -72,7 +72,8 @@ extension Tensor {
     public func expanded(to target: [Int]) -> Tensor {
         if shape == target { return self }
         precondition(Shapes.broadcast(shape, target) == target, "expanded(to:): shape \(shape) cannot be broadcast to \(target)")
-        let out = Tensor(shape: target, buffer: Kernels.gather(buffer, offset: 0, strides: Shapes.broadcastStrides(shape, to: target), shape: target))
+        let out = Tensor(shape: target, buffer: count == 1 ? Kernels.fill(buffer, count: Shapes.count(target))
+                                                             : Kernels.gather(buffer, offset: 0, strides: Shapes.broadcastStrides(shape, to: target), shape: target))
         let from = shape
         return Tensor.record("expand", out, [self]) { g, _, _ in [g.sum(to: from)] }
     }

@@ -3,13 +3,75 @@ import Accelerate
 #elseif canImport(COpenBLAS)
 import COpenBLAS
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
 
 /// Matrix products: BLAS (OpenBLAS on Linux, Accelerate on Apple platforms) and a
 /// plain-Swift reference used to cross-check it.
+///
+/// OpenBLAS always runs single-threaded here: the engine splits large products across
+/// `Engine.threads` itself (``gemmParallel``), so BLAS threads never nest inside the
+/// engine's own workers and small products never pay for a thread hand-off.
 enum BLAS {
-    static func setThreads(_ n: Int) {
+    /// One-time library setup, done before the first product.
+    static let configured: Bool = {
         #if canImport(COpenBLAS) && !canImport(Accelerate)
-        openblas_set_num_threads(Int32(n))
+        selectOpenBLASCore()
+        openblas_set_num_threads(1)
+        #endif
+        return true
+    }()
+
+    #if canImport(COpenBLAS) && !canImport(Accelerate)
+    /// OpenBLAS builds with run-time CPU dispatch pick their kernels from the CPU model, and
+    /// releases that predate a CPU fall back to SSE3 ("Prescott") kernels on it: Debian 12's
+    /// 0.3.21 does that on Sapphire and Emerald Rapids Xeons, where AVX-512 kernels run
+    /// several times faster. When the library reports such a fallback (and the user has not
+    /// chosen with OPENBLAS_CORETYPE) the kernels are re-selected from the CPU's features.
+    static func selectOpenBLASCore() {
+        guard getenv("OPENBLAS_CORETYPE") == nil,
+              let handle = dlopen(nil, RTLD_NOW),
+              let corenameSym = dlsym(handle, "openblas_get_corename"),
+              let initSym = dlsym(handle, "gotoblas_dynamic_init"),
+              let quitSym = dlsym(handle, "gotoblas_dynamic_quit") else { return }
+        typealias CoreName = @convention(c) () -> UnsafeMutablePointer<CChar>?
+        typealias Void0 = @convention(c) () -> Void
+        let corename = unsafeBitCast(corenameSym, to: CoreName.self)
+        guard let name = corename().map({ String(cString: $0).lowercased() }),
+              ["prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "unknown"].contains(name) else { return }
+        let flags = cpuFlags()
+        let core: String
+        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq", "fma"]) {
+            core = "SkylakeX"
+        } else if flags.isSuperset(of: ["avx2", "fma"]) {
+            core = "Haswell"
+        } else {
+            return
+        }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        unsafeBitCast(quitSym, to: Void0.self)()
+        unsafeBitCast(initSym, to: Void0.self)()
+        unsetenv("OPENBLAS_CORETYPE")
+    }
+
+    /// The CPU feature flags the kernel reports (Linux), empty where unavailable.
+    static func cpuFlags() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
+    #endif
+
+    /// The BLAS kernel family in use ("SkylakeX", "Haswell", ...; "Accelerate" on Apple).
+    static var coreName: String {
+        _ = configured
+        #if canImport(COpenBLAS) && !canImport(Accelerate)
+        return openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+        #else
+        return "Accelerate"
         #endif
     }
 
@@ -29,6 +91,15 @@ enum BLAS {
                           b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
+        _ = configured
+        var beta = beta
+        if beta == 0 && ldc == n {
+            // OpenBLAS clears C with a slow generic loop when beta is 0 (measured: about as
+            // many instructions as the product itself for a 12×300 weight gradient); a memset
+            // and beta 1 give the same result.
+            c.update(repeating: 0, count: m * n)
+            beta = 1
+        }
         let ta = transA ? CblasTrans : CblasNoTrans
         let tb = transB ? CblasTrans : CblasNoTrans
         if T.self == Float.self {
@@ -41,6 +112,42 @@ enum BLAS {
                         UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), Int32(lda),
                         UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), Int32(ldb), Double(beta),
                         UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(ldc))
+        }
+    }
+
+    /// Multiply-adds below which a product runs on the calling thread: a thread hand-off
+    /// costs more than it saves.
+    static let parallelThreshold = 1 << 20
+
+    /// `gemm` split across `Engine.threads` by blocks of rows or columns of C (whichever
+    /// dimension is longer), each block a single-threaded BLAS call; small products run inline.
+    static func gemmParallel<T: TensorScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                                              alpha: T = 1, a: UnsafePointer<T>, lda: Int,
+                                              b: UnsafePointer<T>, ldb: Int,
+                                              beta: T = 0, c: UnsafeMutablePointer<T>, ldc: Int,
+                                              threads: Int = Engine.threads) {
+        let work = m * n * k
+        let splitColumns = n >= m
+        let extent = splitColumns ? n : m
+        let blocks = Swift.min(threads, work / parallelThreshold, extent / 16)
+        if blocks <= 1 {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: c, ldc: ldc)
+            return
+        }
+        // Blocks of a multiple of 16 so each keeps whole vector tiles.
+        let size = ((extent + blocks - 1) / blocks + 15) / 16 * 16
+        let a = UnsafeMutablePointer(mutating: a), b = UnsafeMutablePointer(mutating: b)
+        parallelChunks(blocks) { block in
+            let lo = block * size, hi = Swift.min(extent, lo + size)
+            guard lo < hi else { return }
+            if splitColumns {
+                gemm(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda,
+                     b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+            } else {
+                gemm(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
+                     a: transA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+            }
         }
     }
 

@@ -53,6 +53,10 @@ enum Kernels {
     @inline(__always)
     private static func map<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int,
                                              _ f: (T) -> T) {
+        if n < 1 << 15 {
+            for i in 0..<n { y[i] = f(x[i]) }
+            return
+        }
         parallelFor(n, grain: 1 << 15) { r in
             for i in r { y[i] = f(x[i]) }
         }
@@ -107,7 +111,16 @@ enum Kernels {
 
     static func binary(_ a: Buffer, _ aShape: [Int], _ b: Buffer, _ bShape: [Int], _ op: BinaryOp, outShape: [Int]) -> Buffer {
         precondition(a.dtype == b.dtype, "binary op: dtypes differ (\(a.dtype) vs \(b.dtype))")
-        let out = Buffer(count: Shapes.count(outShape), dtype: a.dtype)
+        let n = Shapes.count(outShape)
+        let out = Buffer(count: n, dtype: a.dtype)
+        // Same-shape and scalar operands (nearly every call) skip the stride bookkeeping.
+        if n > 0 && (a.count == n || a.count == 1) && (b.count == n || b.count == 1) {
+            switch a.dtype {
+            case .float32: binaryFlat(a.pointer(Float.self), a.count == 1, b.pointer(Float.self), b.count == 1, out.pointer(Float.self), n, op)
+            case .float64: binaryFlat(a.pointer(Double.self), a.count == 1, b.pointer(Double.self), b.count == 1, out.pointer(Double.self), n, op)
+            }
+            return out
+        }
         let sa = Shapes.broadcastStrides(aShape, to: outShape)
         let sb = Shapes.broadcastStrides(bShape, to: outShape)
         switch a.dtype {
@@ -129,6 +142,39 @@ enum Kernels {
         case .minimum: zip2(a, sa, b, sb, y, shape) { Swift.min($0, $1) }
         case .equal: zip2(a, sa, b, sb, y, shape) { $0 == $1 ? 1 : 0 }
         case .greater: zip2(a, sa, b, sb, y, shape) { $0 > $1 ? 1 : 0 }
+        }
+    }
+
+    private static func binaryFlat<T: TensorScalar>(_ a: UnsafeMutablePointer<T>, _ aScalar: Bool, _ b: UnsafeMutablePointer<T>, _ bScalar: Bool,
+                                                    _ y: UnsafeMutablePointer<T>, _ n: Int, _ op: BinaryOp) {
+        switch op {
+        case .add: flat2(a, aScalar, b, bScalar, y, n) { $0 + $1 }
+        case .sub: flat2(a, aScalar, b, bScalar, y, n) { $0 - $1 }
+        case .mul: flat2(a, aScalar, b, bScalar, y, n) { $0 * $1 }
+        case .div: flat2(a, aScalar, b, bScalar, y, n) { $0 / $1 }
+        case .pow: flat2(a, aScalar, b, bScalar, y, n) { T.pow($0, $1) }
+        case .maximum: flat2(a, aScalar, b, bScalar, y, n) { Swift.max($0, $1) }
+        case .minimum: flat2(a, aScalar, b, bScalar, y, n) { Swift.min($0, $1) }
+        case .equal: flat2(a, aScalar, b, bScalar, y, n) { $0 == $1 ? 1 : 0 }
+        case .greater: flat2(a, aScalar, b, bScalar, y, n) { $0 > $1 ? 1 : 0 }
+        }
+    }
+
+    /// y[i] = f(a[i], b[i]) where a scalar operand is read at index 0 throughout.
+    @inline(__always)
+    private static func flat2<T: TensorScalar>(_ a: UnsafeMutablePointer<T>, _ aScalar: Bool, _ b: UnsafeMutablePointer<T>, _ bScalar: Bool,
+                                               _ y: UnsafeMutablePointer<T>, _ n: Int, _ f: (T, T) -> T) {
+        if n < 1 << 15 {
+            if aScalar && bScalar { y[0] = f(a[0], b[0]) }
+            else if bScalar { let bv = b[0]; for i in 0..<n { y[i] = f(a[i], bv) } }
+            else if aScalar { let av = a[0]; for i in 0..<n { y[i] = f(av, b[i]) } }
+            else { for i in 0..<n { y[i] = f(a[i], b[i]) } }
+            return
+        }
+        parallelFor(n, grain: 1 << 15) { r in
+            if bScalar { let bv = b[0]; for i in r { y[i] = f(a[i], bv) } }
+            else if aScalar { let av = a[0]; for i in r { y[i] = f(av, b[i]) } }
+            else { for i in r { y[i] = f(a[i], b[i]) } }
         }
     }
 
@@ -172,7 +218,18 @@ enum Kernels {
             }
             for row in rows {
                 let base = row * inner
-                for j in 0..<inner { y[base + j] = f(a[oa + j * ia], b[ob + j * ib]) }
+                let yr = y + base, ar = a + oa, br = b + ob
+                if ia == 1 && ib == 0 {
+                    let bv = br[0]
+                    for j in 0..<inner { yr[j] = f(ar[j], bv) }
+                } else if ia == 0 && ib == 1 {
+                    let av = ar[0]
+                    for j in 0..<inner { yr[j] = f(av, br[j]) }
+                } else if ia == 1 && ib == 1 {
+                    for j in 0..<inner { yr[j] = f(ar[j], br[j]) }
+                } else {
+                    for j in 0..<inner { yr[j] = f(ar[j * ia], br[j * ib]) }
+                }
                 var d = rank - 2
                 while d >= 0 {
                     index[d] += 1
@@ -218,6 +275,16 @@ enum Kernels {
         return out
     }
 
+    /// A buffer of `count` copies of the single element of `src`.
+    static func fill(_ src: Buffer, count: Int) -> Buffer {
+        let out = Buffer(count: count, dtype: src.dtype)
+        switch src.dtype {
+        case .float32: out.pointer(Float.self).update(repeating: src.pointer(Float.self)[0], count: count)
+        case .float64: out.pointer(Double.self).update(repeating: src.pointer(Double.self)[0], count: count)
+        }
+        return out
+    }
+
     /// Writes contiguous `src` of `shape` into `dst` at dst[offset + Σ i_d * strides[d]].
     static func scatter(_ src: Buffer, shape: [Int], into dst: Buffer, offset: Int, strides: [Int]) {
         switch src.dtype {
@@ -240,7 +307,11 @@ enum Kernels {
             if si == 1 && di == 1 {
                 (dst + od).update(from: src + os, count: inner)
             } else {
-                for j in 0..<inner { dst[od + j * di] = src[os + j * si] }
+                if si == 0 && di == 1 {
+                    (dst + od).update(repeating: src[os], count: inner)
+                } else {
+                    for j in 0..<inner { dst[od + j * di] = src[os + j * si] }
+                }
             }
             var d = rank - 2
             while d >= 0 {
@@ -262,6 +333,15 @@ enum Kernels {
 
     /// Reduces `x` of `shape` over `axes`; the result has the kept-dimension shape.
     static func reduce(_ x: Buffer, shape: [Int], axes: Set<Int>, _ kind: Reduction) -> Buffer {
+        if x.count > 0 && shape.indices.allSatisfy({ axes.contains($0) || shape[$0] == 1 }) {
+            // Everything into one element.
+            let out = Buffer(count: 1, dtype: x.dtype)
+            switch x.dtype {
+            case .float32: out.pointer(Float.self)[0] = Float(reduceAll(x.pointer(Float.self), x.count, kind))
+            case .float64: out.pointer(Double.self)[0] = reduceAll(x.pointer(Double.self), x.count, kind)
+            }
+            return out
+        }
         let outShape = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
         let out = Buffer(count: Shapes.count(outShape), dtype: x.dtype)
         let outStrides = Shapes.strides(outShape).enumerated().map { axes.contains($0.offset) ? 0 : $0.element }
@@ -270,6 +350,38 @@ enum Kernels {
         case .float64: reduceT(x.pointer(Double.self), shape, out.pointer(Double.self), out.count, outStrides, kind)
         }
         return out
+    }
+
+    /// Σ x[0..<n] accumulated in Double with four partial sums (independent chains).
+    @inline(__always)
+    private static func sumRow<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ n: Int) -> Double {
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        let n4 = n & ~3
+        var j = 0
+        while j < n4 {
+            s0 += Double(x[j]); s1 += Double(x[j + 1]); s2 += Double(x[j + 2]); s3 += Double(x[j + 3])
+            j += 4
+        }
+        while j < n { s0 += Double(x[j]); j += 1 }
+        return (s0 + s1) + (s2 + s3)
+    }
+
+    /// The sum (accumulated in Double, four partial sums) or maximum (NaN wins) of n elements.
+    private static func reduceAll<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ n: Int, _ kind: Reduction) -> Double {
+        if kind == .sum {
+            var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+            let n4 = n & ~3
+            var j = 0
+            while j < n4 {
+                s0 += Double(x[j]); s1 += Double(x[j + 1]); s2 += Double(x[j + 2]); s3 += Double(x[j + 3])
+                j += 4
+            }
+            while j < n { s0 += Double(x[j]); j += 1 }
+            return (s0 + s1) + (s2 + s3)
+        }
+        var m = -Double.infinity
+        for j in 0..<n { let v = Double(x[j]); if v > m || v.isNaN { m = v } }
+        return m
     }
 
     private static func reduceT<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ shape: [Int], _ y: UnsafeMutablePointer<T>,
@@ -292,7 +404,7 @@ enum Kernels {
                 if oi == 0 {
                     if kind == .sum {
                         var s = 0.0
-                        for j in 0..<inner { s += Double(x[ix + j]) }
+                        s = sumRow(x + ix, inner)
                         acc[iy] += s
                     } else {
                         var m = acc[iy]

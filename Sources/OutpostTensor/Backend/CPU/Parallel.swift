@@ -6,13 +6,11 @@ public enum Engine {
     nonisolated(unsafe) private static var _threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     private static let lock = NSLock()
 
-    /// Threads the CPU kernels split large work across (default: all cores).
+    /// Threads the CPU kernels split large work across (default: all cores). BLAS itself
+    /// runs single-threaded; the engine splits large matrix products across these threads.
     public static var threads: Int {
         get { lock.withLock { _threads } }
-        set {
-            lock.withLock { _threads = max(1, newValue) }
-            BLAS.setThreads(max(1, newValue))
-        }
+        set { lock.withLock { _threads = max(1, newValue) } }
     }
 
     /// When true (on this thread), matrix products use the plain-Swift reference GEMM
@@ -21,6 +19,9 @@ public enum Engine {
         get { ThreadState.current.referenceGEMM }
         set { ThreadState.current.referenceGEMM = newValue }
     }
+
+    /// The BLAS kernel family the engine's matrix products run on (for benchmark reports).
+    public static var blasCore: String { BLAS.coreName }
 }
 
 /// Splits `0..<n` into chunks of at least `grain` items and runs them on `Engine.threads`
@@ -40,5 +41,18 @@ func parallelFor(_ n: Int, grain: Int, _ body: (Range<Int>) -> Void) {
             let hi = min(n, lo + size)
             if lo < hi { body(lo..<hi) }
         }
+    }
+}
+
+/// Runs `body(0) ... body(count - 1)` concurrently (inline when count is 1). The caller
+/// chooses `count`, usually at most `Engine.threads`.
+@inline(__always)
+func parallelChunks(_ count: Int, _ body: (Int) -> Void) {
+    if count <= 1 {
+        if count == 1 { body(0) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        DispatchQueue.concurrentPerform(iterations: count) { body($0) }
     }
 }
