@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "OutpostDefenses", targets: ["OutpostDefenses"]),
         .library(name: "OutpostMetrics", targets: ["OutpostMetrics"]),
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
+        .library(name: "OutpostLPIPS", targets: ["OutpostLPIPS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,6 +56,7 @@ let package = Package(
         .target(name: "OutpostMetrics"),
         // The safetensors weight format (read and write).
         .target(name: "OutpostSafetensors"),
+        .target(name: "OutpostLPIPS", dependencies: ["OutpostTensor", "OutpostSafetensors", "OutpostMetrics"]),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),
@@ -64,5 +66,6 @@ let package = Package(
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostLPIPSTests", dependencies: ["OutpostLPIPS"], resources: [.copy("Fixtures")]),
     ]
 )
