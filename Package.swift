@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "OutpostSafetensors", targets: ["OutpostSafetensors"]),
         .library(name: "OutpostFederated", targets: ["OutpostFederated"]),
         .executable(name: "outpost-bench", targets: ["OutpostBench"]),
+        .library(name: "OutpostLPIPS", targets: ["OutpostLPIPS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -73,6 +74,7 @@ let package = Package(
         .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel", "OutpostDefenses"]),
         // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
         .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel"]),
+        .target(name: "OutpostLPIPS", dependencies: ["OutpostTensor", "OutpostSafetensors", "OutpostMetrics"]),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),
@@ -84,5 +86,6 @@ let package = Package(
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostFederatedTests", dependencies: ["OutpostFederated", "OutpostAttacks"]),
+        .testTarget(name: "OutpostLPIPSTests", dependencies: ["OutpostLPIPS"], resources: [.copy("Fixtures")]),
     ]
 )
