@@ -69,8 +69,10 @@ final class ReferenceTests: XCTestCase {
                 XCTAssertLessThanOrEqual(abs(ours - theirs), 1e-5, "\(backbone) \(c.name) float32 layer \(l)", file: file, line: line)
             }
             if a == b {
-                XCTAssertEqual(d32, 0, "\(backbone) \(c.name): identical images", file: file, line: line)
-                XCTAssertEqual(d64, 0, "\(backbone) \(c.name): identical images", file: file, line: line)
+                // The two images run as rows of one batched convolution GEMM, whose blocking can
+                // round a row differently by its position: zero up to rounding, not bit for bit.
+                XCTAssertEqual(d32, 0, accuracy: 1e-10, "\(backbone) \(c.name): identical images", file: file, line: line)
+                XCTAssertEqual(d64, 0, accuracy: 1e-20, "\(backbone) \(c.name): identical images", file: file, line: line)
             } else {
                 XCTAssertGreaterThan(c.distance_f64, 1e-3, "the fixture pair \(c.name) should differ", file: file, line: line)
             }
