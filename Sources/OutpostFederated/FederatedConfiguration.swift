@@ -163,8 +163,8 @@ public struct FederatedConfiguration: Sendable, Equatable {
     /// The fields that decide the trajectory of a run. Two configurations with the same
     /// trajectory fields produce the same global models round by round, so a run may resume
     /// under a configuration that differs only in ``rounds``, ``captures``,
-    /// ``captureStepGradients``, ``parallelClients``, ``checkpointEvery`` and
-    /// ``evaluation``.
+    /// ``captureStepGradients``, ``threatModel``, ``parallelClients``, ``checkpointEvery``
+    /// and ``evaluation``. Returns the names of the differing trajectory fields.
     public func trajectoryDifferences(from other: FederatedConfiguration) -> [String] {
         var names: [String] = []
         if clientCount != other.clientCount { names.append("clientCount") }

@@ -9,7 +9,8 @@ import OutpostThreatModel
 public enum FederatedError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     /// The payloads of a round could not be aggregated.
     case aggregation(String)
-    /// A defense threw or returned tensors that do not fit the model.
+    /// A defense threw or returned tensors that do not fit the model; `clientID` is −1 for
+    /// the server-side aggregate defense.
     case defense(name: String, round: Int, clientID: Int, message: String)
     /// A client's payload holds NaN or infinity (local training diverged).
     case nonFinitePayload(round: Int, clientID: Int)
@@ -22,7 +23,8 @@ public enum FederatedError: Error, Equatable, Sendable, CustomStringConvertible,
     public var description: String {
         switch self {
         case .aggregation(let m): return "aggregation failed: \(m)"
-        case let .defense(name, round, client, message): return "defense \(name) failed for client \(client) in round \(round): \(message)"
+        case let .defense(name, round, client, message):
+            return "defense \(name) failed \(client < 0 ? "on the server" : "for client \(client)") in round \(round): \(message)"
         case let .nonFinitePayload(round, client):
             return "client \(client)'s payload in round \(round) contains NaN or infinity (local training diverged; lower the learning rate)"
         case .nonFiniteModel(let round): return "the global model contains NaN or infinity after round \(round)"
@@ -65,6 +67,9 @@ public struct SimulationResult: Sendable {
 /// Clients of a round train in parallel (``FederatedConfiguration/parallelClients``), each
 /// with random streams derived from (seed, round, client), and the server aggregates their
 /// payloads in client-id order: the run's results do not depend on the number of threads.
+/// While clients train (and while the test set is evaluated) the engine's kernel threads
+/// (`Engine.threads`, a process-wide setting) are set to 1 and restored afterwards: the
+/// parallelism is across clients, and every client computes exactly what it would alone.
 ///
 /// The three defense hooks act where defenses act in deployment: a `StepDefense` on every
 /// local step's gradient before the optimizer uses it (`LocalStep.iteration` counted from
@@ -259,7 +264,8 @@ public final class FederatedSimulator {
 
     /// Runs the next round: samples clients, trains them in parallel, aggregates their
     /// payloads in client order, applies the aggregate defense and the server step,
-    /// evaluates, checkpoints, and returns the round's report and captures.
+    /// evaluates, checkpoints, and returns the round's report and captures. Calling it when
+    /// all configured rounds are finished is a programming error.
     public func runRound() throws -> RoundOutcome {
         let round = completedRounds + 1
         precondition(round <= configuration.rounds, "runRound: all \(configuration.rounds) rounds are finished")

@@ -93,7 +93,7 @@ final class FashionMNISTExampleTests: XCTestCase {
         let seconds = result.history.rounds.map(\.timing.total)
         let training = result.history.rounds.map(\.timing.training)
         let summary = ExampleSummary(
-            command: "OUTPOST_EXAMPLES=1 swift test -c release -Xswiftc -enable-testing --filter OutpostFederatedTests.FashionMNISTExampleTests/testFullExample",
+            command: "OUTPOST_EXAMPLES=1 \(roundsOverride.map { "OUTPOST_EXAMPLE_ROUNDS=\($0) " } ?? "")swift test -c release -Xswiftc -enable-testing --filter OutpostFederatedTests.FashionMNISTExampleTests/testFullExample",
             dataset: "fashion-mnist (60000 train, 10000 test, ../shared/data)",
             model: "DLG LeNet, 1x28x28, sigmoid, \(Self.network.parameterCount) parameters, DLG uniform(-0.5, 0.5) init (seed 2023)",
             partition: "Dirichlet alpha 0.5, mean label skew \(String(format: "%.3f", sim.partition.meanLabelSkew(labels: train.labels, classCount: 10)))",

@@ -95,6 +95,11 @@ final class HookTests: XCTestCase {
             XCTAssertEqual(client, 0)
             XCTAssertTrue(message.contains("planned failure"))
         }
+        // A server-side failure says so.
+        XCTAssertThrowsError(try FederatedSimulator(configuration: c, network: network, trainingData: data,
+                                                    aggregateDefense: FailingAggregateDefense()).run()) { error in
+            XCTAssertEqual("\(error)", "defense fails-on-server failed on the server in round 1: fails-on-server: bad aggregate")
+        }
     }
 
     func testDivergedClientsAreReported() throws {

@@ -166,3 +166,11 @@ struct FailingStepDefense: StepDefense {
         return gradient
     }
 }
+
+/// An aggregate defense that always fails.
+struct FailingAggregateDefense: AggregateDefense {
+    var name: String { "fails-on-server" }
+    func apply(to aggregate: [Tensor], round: Int) throws -> [Tensor] {
+        throw DefenseError.invalidParameter(defense: name, message: "bad aggregate")
+    }
+}
