@@ -64,14 +64,11 @@ public final class ResultsStore: Sendable {
         // Wait for a concurrent writer (another process) instead of failing at once.
         configuration.busyMode = .timeout(10)
         configuration.label = "OutpostResults"
-        if !readOnly {
-            configuration.prepareDatabase { db in
-                // A committed transaction survives a power loss as well as a killed process.
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-            }
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
         if !readOnly {
+            // GRDB sets the writer connection to synchronous = NORMAL when it enables WAL, which
+            // already survives a killed process; FULL also survives a power loss.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Self.migrator.migrate(pool)
         }
     }
