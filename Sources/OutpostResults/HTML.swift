@@ -34,8 +34,8 @@ public enum HTML {
     header.page p { margin: 0; color: #c9d3e1; font-size: 13px; }
     nav.runs { padding: 10px 32px; background: #fff; border-bottom: 1px solid var(--line); font-size: 13px; }
     nav.runs a { margin-right: 14px; color: var(--accent); text-decoration: none; }
-    main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 48px; }
-    section.run { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 20px 26px 26px; margin-bottom: 26px; }
+    main { max-width: 1280px; margin: 0 auto; padding: 20px 16px 48px; }
+    section.run { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 20px 22px 24px; margin-bottom: 26px; }
     section.run > h2 { margin: 0 0 12px; font-size: 20px; font-weight: 600; display: flex; align-items: center; gap: 10px; }
     h3 { font-size: 16px; font-weight: 600; margin: 26px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
     h4 { font-size: 14px; font-weight: 600; margin: 16px 0 8px; }
@@ -55,14 +55,18 @@ public enum HTML {
     th { background: var(--soft); font-weight: 600; }
     th.left, td.left { text-align: left; }
     tbody tr:nth-child(even) td { background: #fafbfc; }
+    table.metrics { font-size: 12px; }
+    table.metrics th, table.metrics td { padding: 4px 5px; }
     table.metrics th.group { text-align: center; border-left: 2px solid #fff; }
+    table.metrics td.scenario { white-space: normal; min-width: 120px; max-width: 170px; vertical-align: top; background: #fff; }
+    table.metrics td.na-cell { text-align: center; }
     table.metrics td.first, table.metrics th.first { border-left: 2px solid var(--line); }
     td.best { font-weight: 700; color: #1c5c30; }
     td.na { color: #9aa2b1; }
     .table-wrap { overflow-x: auto; }
     p.caption, p.note { color: var(--muted); font-size: 12px; margin: 6px 0 0; }
     .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 16px 22px; }
-    figure.chart-figure { margin: 0; }
+    figure.chart-figure { margin: 0; max-width: 660px; }
     figure.chart-figure figcaption { font-weight: 600; font-size: 13px; margin-bottom: 4px; }
     svg.chart { width: 100%; height: auto; display: block; background: #fff; }
     svg.chart text { font-family: inherit; fill: #3b4252; }
@@ -78,11 +82,12 @@ public enum HTML {
                 border: 1px dashed #c8ced8; border-radius: 6px; font-size: 13px; }
     .recon-group { border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px 14px; margin: 14px 0; }
     .recon-group h4 { margin-top: 0; }
-    .recon-layout { display: grid; grid-template-columns: minmax(0, 1fr) minmax(380px, 520px); gap: 18px; align-items: start; }
-    table.recon td { vertical-align: middle; border-bottom: 1px solid #eef0f4; }
-    table.recon td.row-label { text-align: left; white-space: normal; min-width: 150px; max-width: 210px; font-size: 12px; }
+    .recon-layout { display: grid; grid-template-columns: minmax(0, 1fr) minmax(360px, 500px); gap: 20px; align-items: start; }
+    table.recon td { vertical-align: middle; border-bottom: 1px solid #eef0f4; padding: 6px 9px; }
+    table.recon td.row-label { text-align: left; white-space: normal; width: 280px; min-width: 240px; font-size: 12px; }
     table.recon td.row-label b { display: block; font-size: 13px; }
-    table.recon td.row-metrics { text-align: left; color: var(--muted); font-size: 12px; white-space: normal; }
+    table.recon span.role { display: block; color: var(--ink); }
+    table.recon span.row-metrics { display: block; color: var(--muted); margin-top: 2px; font-variant-numeric: tabular-nums; }
     img.pixels { image-rendering: pixelated; image-rendering: crisp-edges; height: 84px; width: auto; display: block; }
     img.thumb { image-rendering: pixelated; image-rendering: crisp-edges; height: 40px; width: auto; display: block; }
     span.missing { color: #9aa2b1; font-style: italic; font-size: 12px; }

@@ -149,7 +149,23 @@ enum Format {
 
     static func percent(_ v: Double) -> String { String(format: "%.1f%%", v * 100) }
 
+    /// A percentage without decimals when it is whole (label accuracy: 75%, 100%).
+    static func shortPercent(_ v: Double) -> String {
+        let p = v * 100
+        return abs(p - p.rounded()) < 1e-9 ? String(format: "%.0f%%", p) : String(format: "%.1f%%", p)
+    }
+
     static func psnr(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "∞" }
+
+    /// A short MSE for the wide metrics table: three significant digits, `1.9e-4` style below 0.001.
+    static func compactMSE(_ v: Double) -> String {
+        guard v != 0, abs(v) < 1e-3 else { return String(format: "%.4f", v) }
+        let e = Int(log10(abs(v)).rounded(.down))
+        return String(format: "%.1f", v / pow(10, Double(e))) + "e\(e)"
+    }
+
+    /// A short PSNR for the wide metrics table (one decimal, ∞ for nil).
+    static func compactPSNR(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "∞" }
 }
 
 /// The HTML of one run.
@@ -272,6 +288,7 @@ struct RunSection {
             xLabel: "worst-case SSIM", yLabel: "final test accuracy", points: points,
             xFormat: .number, yFormat: .percent, cornerNote: "better: lower SSIM, higher accuracy",
             emptyReason: "needs a final test accuracy for a series and an attack cell with ground-truth metrics under the same defense name")
+        guard !points.isEmpty else { return "<div class=\"charts\">" + chart.html() + "</div>" }
         return "<div class=\"charts\">" + chart.html() + "</div>"
             + "<p class=\"caption\">x: the highest SSIM of the worst-for-the-defender trial over the run's attack cells "
             + "with that defense (lower is more private); y: the last evaluated test accuracy of the series of the same name.</p>"
@@ -314,6 +331,9 @@ struct RunSection {
             ("PSNR ↓", "peak signal-to-noise ratio in dB: lower is better for the defender"),
         ]
         var s = "<div class=\"table-wrap\"><table class=\"metrics\"><thead><tr><th class=\"left\" rowspan=\"2\">Scenario</th><th class=\"left\" rowspan=\"2\">Attack</th>"
+        // Rows grouped by scenario (the scenario cell spans its attacks).
+        let scenarios = Self.ordered(rows.map(\.scenario))
+        let grouped = scenarios.flatMap { sc in rows.filter { $0.scenario == sc } }
         for d in defenses { s += "<th class=\"group first\" colspan=\"4\">\(HTML.escape(d))</th>" }
         s += "</tr><tr>"
         for _ in defenses {
@@ -322,7 +342,7 @@ struct RunSection {
             }
         }
         s += "</tr></thead><tbody>"
-        for row in rows {
+        for (n, row) in grouped.enumerated() {
             let ms: [LeakageMetrics?] = defenses.map { d in
                 byKey[CellKey(scenario: row.scenario, attack: row.attack, defense: d)].flatMap(metrics)
             }
@@ -334,10 +354,15 @@ struct RunSection {
             let bestLPIPS = lpipsValues.count >= 2 ? lpipsValues.max() : nil
             let bestSSIM = present.map(\.ssim).min()
             let bestPSNR = present.map { $0.psnr ?? .infinity }.min()
-            s += "<tr><td class=\"left\">\(HTML.escape(row.scenario))</td><td class=\"left\">\(HTML.escape(row.attack))</td>"
+            s += "<tr>"
+            if n == 0 || grouped[n - 1].scenario != row.scenario {
+                let span = grouped.filter { $0.scenario == row.scenario }.count
+                s += "<td class=\"left scenario\" rowspan=\"\(span)\">\(HTML.escape(row.scenario))</td>"
+            }
+            s += "<td class=\"left\">\(HTML.escape(row.attack))</td>"
             for m in ms {
                 guard let m else {
-                    s += "<td class=\"first na\" colspan=\"4\" title=\"no summary with ground truth for this cell\">—</td>"
+                    s += "<td class=\"first na na-cell\" colspan=\"4\" title=\"no summary with ground truth for this cell\">—</td>"
                     continue
                 }
                 func cell(_ text: String, best: Bool, first: Bool = false, title: String? = nil) -> String {
@@ -347,14 +372,14 @@ struct RunSection {
                     let cls = classes.isEmpty ? "" : " class=\"\(classes.joined(separator: " "))\""
                     return "<td\(cls)\(title.map { " title=\"\(HTML.escape($0))\"" } ?? "")>\(HTML.escape(text))</td>"
                 }
-                s += cell(Format.mse(m.mse), best: m.mse == bestMSE, first: true)
+                s += cell(Format.compactMSE(m.mse), best: m.mse == bestMSE, first: true, title: "MSE \(m.mse)")
                 if let l = m.lpips {
                     s += cell(Format.fixed(l, 3), best: l == bestLPIPS)
                 } else {
                     s += "<td class=\"na\" title=\"LPIPS unavailable\">n/a</td>"
                 }
                 s += cell(Format.fixed(m.ssim, 3), best: m.ssim == bestSSIM)
-                s += cell(Format.psnr(m.psnr), best: (m.psnr ?? .infinity) == bestPSNR,
+                s += cell(Format.compactPSNR(m.psnr), best: (m.psnr ?? .infinity) == bestPSNR,
                           title: m.psnr == nil ? "exact reconstruction (infinite PSNR)" : nil)
             }
             s += "</tr>"
@@ -373,12 +398,14 @@ struct RunSection {
             + "height=\"\(size.height * scale)\" alt=\"\(HTML.escape(alt))\">"
     }
 
-    static func metricsLine(_ m: LeakageMetrics?) -> String {
+    /// Metrics in two short lines (escaped HTML, joined by a line break).
+    static func metricsLines(_ m: LeakageMetrics?) -> String {
         guard let m else { return "no ground truth" }
-        var parts = ["SSIM \(Format.fixed(m.ssim, 3))", "MSE \(Format.mse(m.mse))", "PSNR \(Format.psnr(m.psnr)) dB"]
-        if let l = m.lpips { parts.append("LPIPS \(Format.fixed(l, 3))") }
-        if let a = m.labelAccuracy { parts.append("labels \(Format.percent(a))") }
-        return parts.joined(separator: " · ")
+        let first = ["SSIM \(Format.fixed(m.ssim, 3))", "MSE \(Format.mse(m.mse))"]
+        var second = ["PSNR \(Format.psnr(m.psnr)) dB"]
+        if let l = m.lpips { second.append("LPIPS \(Format.fixed(l, 3))") }
+        if let a = m.labelAccuracy { second.append("labels \(Format.shortPercent(a))") }
+        return HTML.escape(first.joined(separator: " · ")) + "<br>" + HTML.escape(second.joined(separator: " · "))
     }
 
     func reconstructions() -> String {
@@ -392,19 +419,25 @@ struct RunSection {
             var lossSeries: [LineChart.Series] = []
             for cell in cells {
                 if let truth = cell.groundTruthPNG, truth != shownTruth {
-                    s += "<tr><td class=\"row-label\"><b>ground truth</b>\(cells.count > 1 && shownTruth != nil ? HTML.escape(cell.defense) : "")</td>"
-                    s += "<td class=\"left\">\(Self.image(truth, targetHeight: 84, cssClass: "pixels", alt: "ground truth"))</td><td class=\"row-metrics\"></td></tr>"
+                    let owner = cells.count > 1 && shownTruth != nil ? "<span class=\"role\">for \(HTML.escape(cell.defense))</span>" : ""
+                    s += "<tr><td class=\"row-label\"><b>ground truth</b>\(owner)</td>"
+                    s += "<td class=\"left\">\(Self.image(truth, targetHeight: 84, cssClass: "pixels", alt: "ground truth"))</td></tr>"
                     shownTruth = truth
                 }
                 let trials = data.trials[cell.id ?? -1] ?? []
                 let (shown, role) = Self.representative(cell, trials)
                 var label = "<b>\(HTML.escape(cell.defense))</b>"
-                if let shown { label += "\(HTML.escape(role)) · trial \(shown.trialIndex)" } else { label += "no trials recorded" }
+                if let shown {
+                    label += "<span class=\"role\">\(HTML.escape(role)) · trial \(shown.trialIndex)</span>"
+                } else {
+                    label += "<span class=\"role\">no trials recorded</span>"
+                }
+                label += "<span class=\"row-metrics\">\(Self.metricsLines(cell.worst ?? shown?.metrics))</span>"
                 s += "<tr><td class=\"row-label\">\(label)</td><td class=\"left\">"
                 s += shown.map { Self.image($0.reconstructionPNG, targetHeight: 84, cssClass: "pixels",
                                             alt: "reconstruction under \(cell.defense), trial \($0.trialIndex)") }
                     ?? "<span class=\"missing\">no reconstruction recorded</span>"
-                s += "</td><td class=\"row-metrics\">\(HTML.escape(Self.metricsLine(cell.worst ?? shown?.metrics)))</td></tr>"
+                s += "</td></tr>"
                 let pick = cell.attackerPickTrial ?? cell.worstTrial ?? shown?.trialIndex
                 if let pick, let log = data.logs[cell.id ?? -1]?[pick] {
                     lossSeries.append(.init(name: cell.defense, color: color(cell.defense),

@@ -37,8 +37,8 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("<table class=\"metrics\">"))
         for d in Synthetic.defenses { XCTAssertTrue(html.contains("<th class=\"group first\" colspan=\"4\">\(HTML.escape(d.name))</th>")) }
         for h in ["MSE ↑", "LPIPS ↑", "SSIM ↓", "PSNR ↓"] { XCTAssertTrue(html.contains(">\(h)</th>"), h) }
-        XCTAssertTrue(html.contains("<td class=\"left\">FedSGD · batch 4 · photos32</td><td class=\"left\">DLG</td>"))
-        XCTAssertTrue(html.contains("<td class=\"left\">FedSGD · batch 4 · photos32</td><td class=\"left\">Inverting Gradients</td>"))
+        XCTAssertTrue(html.contains("<tr><td class=\"left scenario\" rowspan=\"2\">FedSGD · batch 4 · photos32</td><td class=\"left\">DLG</td>"))
+        XCTAssertTrue(html.contains("<tr><td class=\"left\">Inverting Gradients</td>"), "the scenario cell spans both attacks")
         XCTAssertTrue(html.contains("title=\"LPIPS unavailable\">n/a</td>"), "Inverting Gradients cells have no LPIPS")
         let cells = try store.cells(run: 1)
         let lowestSSIM = try XCTUnwrap(cells.filter { $0.attack == "DLG" }.compactMap { $0.worst?.ssim }.min())
@@ -166,6 +166,9 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(Chart.LogAxis.label(1e4), "1e4")
         XCTAssertEqual(ValueFormat.percent.tick(0.4, step: 0.2), "40%")
         XCTAssertEqual(Chart.formatSeconds(0.25), "250 ms")
+        XCTAssertEqual(Format.compactMSE(0.000190), "1.9e-4")
+        XCTAssertEqual(Format.compactMSE(0.0174), "0.0174")
+        XCTAssertEqual(Format.compactPSNR(nil), "∞")
         XCTAssertEqual(Chart.niceNumber(0.23, round: true), 0.2, accuracy: 1e-12)
         XCTAssertEqual(Palette.assign(["a", "b", "a"]), ["a": Palette.colors[0], "b": Palette.colors[1]])
     }
