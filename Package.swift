@@ -21,10 +21,12 @@ let package = Package(
         .library(name: "OutpostFederated", targets: ["OutpostFederated"]),
         .executable(name: "outpost-bench", targets: ["OutpostBench"]),
         .library(name: "OutpostLPIPS", targets: ["OutpostLPIPS"]),
+        .library(name: "OutpostResults", targets: ["OutpostResults"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -75,6 +77,8 @@ let package = Package(
         // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
         .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel"]),
         .target(name: "OutpostLPIPS", dependencies: ["OutpostTensor", "OutpostSafetensors", "OutpostMetrics"]),
+        // Results database (SQLite through GRDB) and the self-contained HTML report.
+        .target(name: "OutpostResults", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "OutpostData"]),
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),
@@ -87,5 +91,6 @@ let package = Package(
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostFederatedTests", dependencies: ["OutpostFederated", "OutpostAttacks"]),
         .testTarget(name: "OutpostLPIPSTests", dependencies: ["OutpostLPIPS"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostResultsTests", dependencies: ["OutpostResults"]),
     ]
 )
