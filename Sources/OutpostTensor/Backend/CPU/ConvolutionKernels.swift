@@ -1,3 +1,5 @@
+import Foundation
+
 /// The geometry of a 2-D convolution: what the forward, input-gradient and weight-gradient
 /// kernels share.
 public struct Conv2dGeometry: Sendable, Equatable {
@@ -106,10 +108,74 @@ extension Kernels {
         if n > 64 { p.update(repeating: 0, count: n) } else { for i in 0..<Swift.max(n, 0) { p[i] = 0 } }
     }
 
+    /// Source offsets of im2col for small images, per geometry: for each kernel position
+    /// (i, j) and output position, the offset in a channel plane, or h*w (a zero slot after
+    /// the plane) where the window reads padding. Short rows make the span-based loops below
+    /// spend more on bookkeeping than on copying; a table lookup per element does not.
+    final class GatherTable: @unchecked Sendable {
+        let offsets: UnsafeMutablePointer<Int32>
+        init(_ p: ConvProblem) {
+            let (sh, sw) = p.geometry.stride, (ph, pw) = p.geometry.padding, (dh, dw) = p.geometry.dilation
+            offsets = .allocate(capacity: p.kh * p.kw * p.l)
+            var t = 0
+            for i in 0..<p.kh {
+                for j in 0..<p.kw {
+                    for oy in 0..<p.oh {
+                        for ox in 0..<p.ow {
+                            let y = oy * sh - ph + i * dh, x = ox * sw - pw + j * dw
+                            offsets[t] = Int32(y >= 0 && y < p.h && x >= 0 && x < p.w ? y * p.w + x : p.h * p.w)
+                            t += 1
+                        }
+                    }
+                }
+            }
+        }
+        deinit { offsets.deallocate() }
+    }
+
+    private struct GatherKey: Hashable {
+        let h, w, kh, kw, sh, sw, ph, pw, dh, dw: Int
+    }
+
+    nonisolated(unsafe) private static var gatherTables: [GatherKey: GatherTable] = [:]
+    private static let gatherLock = NSLock()
+
+    /// Whether im2col and col2im of `p` go through a gather table (narrow outputs, small tables).
+    @inline(__always)
+    static func usesGatherTable(_ p: ConvProblem) -> Bool { p.ow <= 16 && p.kh * p.kw * p.l <= 1 << 16 && p.h * p.w < Int(Int32.max) }
+
+    static func gatherTable(_ p: ConvProblem) -> GatherTable {
+        let g = p.geometry
+        let key = GatherKey(h: p.h, w: p.w, kh: p.kh, kw: p.kw, sh: g.stride.0, sw: g.stride.1, ph: g.padding.0, pw: g.padding.1,
+                            dh: g.dilation.0, dw: g.dilation.1)
+        gatherLock.lock()
+        defer { gatherLock.unlock() }
+        if let t = gatherTables[key] { return t }
+        let t = GatherTable(p)
+        if gatherTables.count > 256 { gatherTables.removeAll() }
+        gatherTables[key] = t
+        return t
+    }
+
     /// Unfolds one image's channels [c, h, w] into columns [c*kh*kw, oh*ow]; row r of the
     /// column matrix starts at cols + r * ld (ld >= oh*ow, so several images can sit side
     /// by side). Padding is written as zeros; valid spans are copied without per-element tests.
     static func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, channels: Int, _ p: ConvProblem, _ cols: UnsafeMutablePointer<T>, ld: Int) {
+        if usesGatherTable(p) {
+            let table = gatherTable(p).offsets
+            let hw = p.h * p.w, kk = p.kh * p.kw, l = p.l
+            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + 1)
+            defer { plane.deallocate() }
+            plane[hw] = 0
+            for c in 0..<channels {
+                plane.update(from: x + c * hw, count: hw)
+                for r in 0..<kk {
+                    let line = cols + (c * kk + r) * ld, t = table + r * l
+                    for o in 0..<l { line[o] = plane[Int(t[o])] }
+                }
+            }
+            return
+        }
         let (sh, sw) = p.geometry.stride, (ph, pw) = p.geometry.padding, (dh, dw) = p.geometry.dilation
         let (h, w, oh, ow) = (p.h, p.w, p.oh, p.ow)
         var row = 0
@@ -142,6 +208,24 @@ extension Kernels {
 
     /// Folds columns back, adding overlapping contributions: the adjoint of `im2col`.
     static func col2im<T: TensorScalar>(_ cols: UnsafePointer<T>, channels: Int, _ p: ConvProblem, _ x: UnsafeMutablePointer<T>, ld: Int) {
+        if usesGatherTable(p) {
+            // Within one row of the column matrix every real input position occurs at most
+            // once; padding reads all land in the extra slot, which is discarded.
+            let table = gatherTable(p).offsets
+            let hw = p.h * p.w, kk = p.kh * p.kw, l = p.l
+            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + 1)
+            defer { plane.deallocate() }
+            for c in 0..<channels {
+                plane.update(from: x + c * hw, count: hw)
+                plane[hw] = 0
+                for r in 0..<kk {
+                    let line = cols + (c * kk + r) * ld, t = table + r * l
+                    for o in 0..<l { plane[Int(t[o])] += line[o] }
+                }
+                (x + c * hw).update(from: plane, count: hw)
+            }
+            return
+        }
         let (sh, sw) = p.geometry.stride, (ph, pw) = p.geometry.padding, (dh, dw) = p.geometry.dilation
         let (h, w, oh, ow) = (p.h, p.w, p.oh, p.ow)
         var row = 0
