@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=",".join(IDS))
     ap.add_argument("--torch-omp-default", action="store_true", help="leave OpenMP's wait policy at its default")
+    ap.add_argument("--baseline", help="an older outpost-bench to run in the same rounds (before/after figures)")
     ap.add_argument("--json", help="also write all rates and ratios to this file")
     a = ap.parse_args()
 
@@ -63,11 +64,13 @@ def main():
     swift_cmd = [a.bench] + common
     torch_cmd = [a.torch_python, os.path.join(HERE, "torch_workloads.py")] + common
 
-    rates = {w: {"outpost": [], "torch": []} for w in ids}
+    rates = {w: {"outpost": [], "torch": [], "before": []} for w in ids}
     meta = {}
     for r in range(a.rounds):
         for i, w in enumerate(ids):
             order = [("outpost", swift_cmd, env), ("torch", torch_cmd, torch_env)]
+            if a.baseline:
+                order.append(("before", [a.baseline] + common, env))
             if (r + i) % 2:
                 order.reverse()
             for engine, cmd, e in order:
@@ -83,8 +86,9 @@ def main():
     print(f"outpost: BLAS kernels {meta['outpost'].get('blas', '?')}; torch {meta['torch'].get('version', '?')}"
           f"{'' if a.torch_omp_default else ' (OMP_WAIT_POLICY=PASSIVE)'}")
     print()
-    print("| workload | unit | Outpost (median) | PyTorch (median) | ratio of medians | median of round ratios | target |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    before = " Outpost before (median) | after/before |" if a.baseline else ""
+    print("| workload | unit | Outpost (median) | PyTorch (median) | ratio of medians | median of round ratios | target |" + before)
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if a.baseline else ""))
     summary = {}
     for w in ids:
         o, t = rates[w]["outpost"], rates[w]["torch"]
@@ -92,7 +96,12 @@ def main():
         pair = statistics.median([x / y for x, y in zip(o, t)])
         name, unit = meta[w]
         summary[w] = {"name": name, "unit": unit, "outpost": o, "torch": t, "ratio": mo / mt, "pair_ratio": pair}
-        print(f"| {w} {name} | {unit} | {mo:,.2f} | {mt:,.2f} | {mo / mt:.2f}x | {pair:.2f}x | {TARGETS.get(w, 0)}x |")
+        extra = ""
+        if a.baseline:
+            mb = statistics.median(rates[w]["before"])
+            summary[w]["before"] = rates[w]["before"]
+            extra = f" {mb:,.2f} | {mo / mb:.2f}x |"
+        print(f"| {w} {name} | {unit} | {mo:,.2f} | {mt:,.2f} | {mo / mt:.2f}x | {pair:.2f}x | {TARGETS.get(w, 0)}x |" + extra)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": cpu_model(), "threads": a.threads, "rounds": a.rounds, "seconds": a.seconds,
