@@ -174,7 +174,9 @@ def main():
                 text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
                 failures.append(f"console.{params['type']}: {text}")
             elif event["method"] == "Runtime.exceptionThrown":
-                failures.append(f"uncaught exception: {params['exceptionDetails'].get('text')}")
+                details = params["exceptionDetails"]
+                description = details.get("exception", {}).get("description", "")
+                failures.append(f"uncaught exception: {details.get('text')} {description}".strip())
             elif event["method"] == "Log.entryAdded" and params["entry"]["level"] == "error":
                 failures.append(f"browser log error ({params['entry'].get('source')}): {params['entry'].get('text')}")
 
