@@ -23,7 +23,7 @@ final class OptimizerTests: XCTestCase {
         case "adamw": return try AdamW(learningRate: 0.02, beta1: 0.85, beta2: 0.99, weightDecay: 0.1)
         case "adam_amsgrad": return try Adam(learningRate: 0.05, beta1: 0.8, beta2: 0.9, epsilon: 1e-6, amsgrad: true)
         case "adamw_amsgrad": return try AdamW(learningRate: 0.05, beta1: 0.8, beta2: 0.9, weightDecay: 0.05, amsgrad: true)
-        default: throw XCTSkip("no optimizer configuration named \(name)")
+        default: throw UnknownFixtureCase("no optimizer configuration named \(name)")
         }
     }
 
@@ -36,7 +36,7 @@ final class OptimizerTests: XCTestCase {
             return try LBFGS(learningRate: 0.05, maxIterations: 20, historySize: 100, lineSearch: .strongWolfe)
         case "lbfgs_strong_wolfe_long":
             return try LBFGS(learningRate: 30, maxIterations: 20, historySize: 100, lineSearch: .strongWolfe)
-        default: throw XCTSkip("no L-BFGS configuration named \(name)")
+        default: throw UnknownFixtureCase("no L-BFGS configuration named \(name)")
         }
     }
 

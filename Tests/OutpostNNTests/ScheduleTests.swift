@@ -19,7 +19,7 @@ final class ScheduleTests: XCTestCase {
             return try CosineAnnealingSchedule(baseLearningRate: s.baseLR, period: XCTUnwrap(a.tMax),
                                                minimumLearningRate: XCTUnwrap(a.etaMin))
         default:
-            throw XCTSkip("no schedule named \(s.name)")
+            throw UnknownFixtureCase("no schedule named \(s.name)")
         }
     }
 
