@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import OutpostAttacks
+import OutpostConfig
+import OutpostData
+import OutpostExperiments
+import OutpostMetrics
+import OutpostTensor
+
+struct Attack: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Attack one captured gradient or model update.",
+        discussion: """
+        The configuration names the model (architecture and a safetensors state_dict), the captured
+        tensors (safetensors with the model's parameter names, as PyTorch's named_parameters()), what
+        the server is assumed to know, and the attack. Outputs: reconstructions.safetensors (pixels in
+        [0, 1], N×C×H×W), grid.png, history.csv and summary.json in the output directory.
+
+        Examples:
+          outpost attack audit.yml
+          outpost attack audit.yml --set attack.name=dlg --set attack.trials=10
+          outpost attack audit.yml --set attack.iterations=[100,300]   (a list runs a grid)
+        """)
+
+    @Argument(help: "The audit configuration (YAML).")
+    var config: String
+    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
+    var overrides: [String] = []
+    @Option(name: .long, help: "Seed of the attack's dummy data (overrides attack.seed).")
+    var seed: Int?
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try common.apply()
+        try reportingErrors {
+            let url = URL(fileURLWithPath: config)
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+                throw ConfigError(path: "", message: "cannot read configuration file \(config)")
+            }
+            var doc = try ConfigValue.parse(yaml: text, source: config).applying(overrides: overrides)
+            if let seed { doc = try doc.setting(["attack", "seed"], to: .scalar(String(seed))) }
+            let points = try ConfigGrid.expand(doc) { try CapturedUpdateAudit.read($0, relativeTo: url.deletingLastPathComponent()) }
+            var summaries: [AuditSummary] = []
+            for (i, point) in points.enumerated() {
+                var audit = point.configuration
+                if points.count > 1 { audit.outputDirectory = (audit.outputDirectory as NSString).appendingPathComponent("point-\(i)") }
+                if !common.quiet && points.count > 1 { FileHandle.standardError.write(Data("[\(i + 1)/\(points.count)] \(point.label)\n".utf8)) }
+                let progress = common.quiet ? nil : ProgressPrinter(label: "attack").callback
+                let summary = try audit.run(progress: progress)
+                summaries.append(summary)
+                if !common.json { print(describe(summary)) }
+            }
+            if common.json { try printJSON(summaries.count == 1 ? AnyEncodable(summaries[0]) : AnyEncodable(summaries)) }
+        }
+    }
+
+    func describe(_ s: AuditSummary) -> String {
+        var lines = ["\(s.attack): \(s.trials.count) trial(s), \(s.divergedTrials) diverged"]
+        if let l = s.inferredLabels { lines.append("inferred labels: \(l)") }
+        for t in s.trials {
+            var line = "  trial \(t.index): loss \(t.finalLoss.map { String(format: "%.3e", $0) } ?? "diverged"), \(t.iterations) iterations, \(String(format: "%.1f", t.seconds)) s"
+            if let m = t.metrics {
+                line += String(format: ", SSIM %.4f, MSE %.5f, PSNR %@", m.ssim, m.mse, m.psnr.map { String(format: "%.2f dB", $0) } ?? "inf")
+            }
+            if t.index == s.attackerChoice { line += "  ← attacker's pick" }
+            if t.index == s.worstForDefender { line += "  ← worst for the defender" }
+            lines.append(line)
+        }
+        lines.append("written to \(s.outputDirectory)")
+        return lines.joined(separator: "\n")
+    }
+}
