@@ -56,11 +56,11 @@ let package = Package(
         // Experiments: configurations, workflows and their outputs; what the CLI runs.
         .target(name: "OutpostExperiments", dependencies: [
             "OutpostConfig", "OutpostTensor", "OutpostNN", "OutpostData", "OutpostMetrics", "OutpostSafetensors",
-            "OutpostThreatModel", "OutpostAttacks", "OutpostDefenses", "OutpostFederated",
+            "OutpostThreatModel", "OutpostAttacks", "OutpostDefenses", "OutpostFederated", "OutpostResults",
         ]),
         // The `outpost` command line: a thin layer over OutpostExperiments.
         .executableTarget(name: "OutpostCLI", dependencies: [
-            "OutpostExperiments", "OutpostConfig", "OutpostData", "OutpostMetrics", "OutpostAttacks", "OutpostTensor",
+            "OutpostExperiments", "OutpostConfig", "OutpostData", "OutpostMetrics", "OutpostAttacks", "OutpostTensor", "OutpostResults",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Data set readers, federated partitions, image input/output.

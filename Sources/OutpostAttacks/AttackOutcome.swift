@@ -4,6 +4,11 @@ import OutpostTensor
 public struct IterationRecord: Sendable, Equatable, Codable {
     public let iteration: Int
     public let loss: Double
+
+    public init(iteration: Int, loss: Double) {
+        self.iteration = iteration
+        self.loss = loss
+    }
 }
 
 /// The result of one restart of an attack.
@@ -21,6 +26,19 @@ public struct AttackTrial: Sendable {
     public let iterations: Int
     public let history: [IterationRecord]
     public let seconds: Double
+
+    /// A trial as an attack produced it, or as read back from a saved run.
+    public init(index: Int, pixels: Tensor, labels: [Int], finalLoss: Double, diverged: Bool, iterations: Int,
+                history: [IterationRecord], seconds: Double) {
+        self.index = index
+        self.pixels = pixels
+        self.labels = labels
+        self.finalLoss = finalLoss
+        self.diverged = diverged
+        self.iterations = iterations
+        self.history = history
+        self.seconds = seconds
+    }
 }
 
 /// All trials of one attack run.

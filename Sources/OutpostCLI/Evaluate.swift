@@ -1,11 +1,7 @@
 import ArgumentParser
 import Foundation
-import OutpostAttacks
 import OutpostConfig
-import OutpostData
 import OutpostExperiments
-import OutpostMetrics
-import OutpostTensor
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,33 +9,38 @@ struct Evaluate: ParsableCommand {
         discussion: """
         Scenarios (DLG LeNet, uniform(-0.5, 0.5) weights): 1 one 1×28×28 image; 2 two images, one local step
         each (the update is attacked by unrolling the steps); 3 one 3×32×32 image; 4 sixteen 3×32×32 images in
-        one batch. Each cell reports the trial worst for the defender. Writes table.md, results.json and a
-        folder per cell with its reconstructions and grid.
+        one batch. Each cell reports the trial worst for the defender. Writes table.md, results.json, a folder
+        per cell with its reconstructions and grid, results.sqlite (every trial, as it finishes) and report.html.
 
         Examples:
           outpost evaluate examples/evaluate/table3.yml
           outpost evaluate examples/evaluate/table3.yml --set trials=10 --set data.directory=../shared/data
+          outpost evaluate examples/evaluate/table3.yml --resume      (after an interruption)
         """)
 
     @Argument(help: "The evaluation configuration (YAML).")
     var config: String
     @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
     var overrides: [String] = []
+    @Option(name: .long, help: "Seed of the ground-truth draw and the models (overrides the configuration's seed).")
+    var seed: Int?
+    @OptionGroup var resume: ResumeOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            let url = URL(fileURLWithPath: config)
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                throw ConfigError(path: "", message: "cannot read configuration file \(config)")
+            var input = try ConfigInput(path: config, overrides: overrides)
+            try input.set(["seed"], to: seed)
+            let evaluation = try LeakageEvaluation.read(input.section(), relativeTo: input.directory)
+            let progress = common.quiet ? nil : ProgressPrinter(label: "attack")
+            let (cells, report) = try recordingRun(in: evaluation.outputDirectory, kind: "evaluate", configuration: input,
+                                                   label: (config as NSString).lastPathComponent, resume: resume.resume, quiet: common.quiet) { journal in
+                try evaluation.run(journal: journal, progress: { line in if !common.quiet { log(line) } }, attackProgress: progress?.callback)
             }
-            let doc = try ConfigValue.parse(yaml: text, source: config).applying(overrides: overrides)
-            let evaluation = try LeakageEvaluation.read(ConfigSection(doc), relativeTo: url.deletingLastPathComponent())
-            let cells = try evaluation.run { line in if !common.quiet { FileHandle.standardError.write(Data("\(line)\n".utf8)) } }
             if common.json { try printJSON(cells); return }
             print(evaluation.table(cells))
-            print("written to \(evaluation.outputDirectory)")
+            print("written to \(evaluation.outputDirectory)\nreport: \(report)")
         }
     }
 }

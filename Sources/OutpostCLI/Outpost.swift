@@ -14,13 +14,16 @@ struct Outpost: ParsableCommand {
         abstract: "How much of a client's data can a federated-learning server reconstruct, and what does each defense cost?",
         discussion: """
         Examples:
+          outpost demo
+          outpost run examples/run/fedavg-attacks.yml
           outpost attack examples/attack/captured-gradient.yml
           outpost evaluate examples/evaluate/table3.yml
           outpost train examples/train/fig3.yml
+          outpost report out/table3
           outpost metrics truth.png reconstruction.png
           outpost data list
         """,
-        subcommands: [Attack.self, Evaluate.self, Train.self, Metrics.self, DataCommand.self])
+        subcommands: [Demo.self, Run.self, Attack.self, Evaluate.self, Train.self, Report.self, Metrics.self, DataCommand.self])
 }
 
 /// Options every command shares.

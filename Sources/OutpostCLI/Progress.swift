@@ -21,7 +21,8 @@ final class ProgressPrinter: @unchecked Sendable {
             let fraction = Double(p.iteration) / Double(max(p.iterations, 1))
             let elapsed = Date().timeIntervalSince(start)
             let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : 0
-            let text = String(format: "%@ trial %d/%d  %3.0f%%  loss %.3e  ETA %.0fs", label, p.trial + 1, p.trials, fraction * 100, p.loss, eta)
+            let etaText = fraction >= 0.02 ? String(format: "  ETA %.0fs", eta) : ""
+            let text = String(format: "%@ trial %d/%d  %3.0f%%  loss %.3e%@", label, p.trial + 1, p.trials, fraction * 100, p.loss, etaText)
             if tty {
                 FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
                 if p.iteration == p.iterations { FileHandle.standardError.write(Data("\n".utf8)) }

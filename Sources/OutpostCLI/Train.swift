@@ -1,23 +1,21 @@
 import ArgumentParser
 import Foundation
-import OutpostAttacks
 import OutpostConfig
-import OutpostData
 import OutpostExperiments
-import OutpostMetrics
-import OutpostTensor
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Federated training only, once per defense: accuracy per round and time per round (the OUTPOST paper's Fig. 3).",
         discussion: """
-        Writes, per defense, history.csv (accuracy, loss and time per round) and a checkpoint every round: run
-        the same command again to resume a killed run where it stopped. fig3.md compares each defense's final
-        accuracy and time per round with no defense.
+        Writes, per defense, history.csv (accuracy, loss and time per round) and a checkpoint every round;
+        fig3.md compares each defense's final accuracy and time per round with no defense; results.sqlite
+        holds every round as it finishes and report.html draws the curves. A killed run continues from its
+        last checkpoint with --resume.
 
         Examples:
           outpost train examples/train/fig3.yml
           outpost train examples/train/fig3.yml --set federation.rounds=5 --set data.directory=../shared/data
+          outpost train examples/train/fig3.yml --resume
         """)
 
     @Argument(help: "The training configuration (YAML).")
@@ -26,22 +24,62 @@ struct Train: ParsableCommand {
     var overrides: [String] = []
     @Option(name: .long, help: "Seed (overrides the configuration's seed).")
     var seed: Int?
+    @OptionGroup var resume: ResumeOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            let url = URL(fileURLWithPath: config)
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                throw ConfigError(path: "", message: "cannot read configuration file \(config)")
-            }
-            var doc = try ConfigValue.parse(yaml: text, source: config).applying(overrides: overrides)
-            if let seed { doc = try doc.setting(["seed"], to: .scalar(String(seed))) }
-            let training = try FederatedTraining.read(ConfigSection(doc), relativeTo: url.deletingLastPathComponent())
-            let series = try training.run { line in if !common.quiet { FileHandle.standardError.write(Data("\(line)\n".utf8)) } }
-            if common.json { try printJSON(series); return }
-            print(training.table(series))
-            print("written to \(training.outputDirectory)")
+            try runFederated(config: config, overrides: overrides, seed: seed, kind: "train", attacks: false, resume: resume.resume, common: common)
         }
     }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A federated run with attacks: FedAvg once per defense, attacking the updates captured at chosen rounds.",
+        discussion: """
+        The configuration is `outpost train`'s with an `attacks` section: the rounds to capture, the positions
+        among each round's sampled clients, what the server knows (threat_model: server_configured, full,
+        payload_only, or {known: [...]}) and the attack methods. The attacks see only what the server observed;
+        the client's real data is used only to score them. Each series writes its rounds and checkpoints, each
+        attack a folder with reconstructions, grid and summary; results.sqlite and report.html cover everything.
+
+        Examples:
+          outpost run examples/run/fedavg-attacks.yml
+          outpost run examples/run/fedavg-attacks.yml --set attacks.rounds=[1,5] --set data.directory=../shared/data
+          outpost run examples/run/fedavg-attacks.yml --resume
+        """)
+
+    @Argument(help: "The run configuration (YAML).")
+    var config: String
+    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
+    var overrides: [String] = []
+    @Option(name: .long, help: "Seed (overrides the configuration's seed).")
+    var seed: Int?
+    @OptionGroup var resume: ResumeOption
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try common.apply()
+        try reportingErrors {
+            try runFederated(config: config, overrides: overrides, seed: seed, kind: "run", attacks: true, resume: resume.resume, common: common)
+        }
+    }
+}
+
+/// `outpost train` and `outpost run`: the same federated training, the latter with attacks.
+func runFederated(config: String, overrides: [String], seed: Int?, kind: String, attacks: Bool, resume: Bool, common: CommonOptions) throws {
+    var input = try ConfigInput(path: config, overrides: overrides)
+    try input.set(["seed"], to: seed)
+    let training = try FederatedTraining.read(input.section(), relativeTo: input.directory, attacks: attacks)
+    let progress = common.quiet ? nil : ProgressPrinter(label: "attack")
+    let (series, report) = try recordingRun(in: training.outputDirectory, kind: kind, configuration: input,
+                                            label: (config as NSString).lastPathComponent, resume: resume, quiet: common.quiet) { journal in
+        try training.run(journal: journal, resume: resume, progress: { line in if !common.quiet { log(line) } },
+                         attackProgress: progress?.callback)
+    }
+    if common.json { try printJSON(series); return }
+    print(training.table(series))
+    print("written to \(training.outputDirectory)\nreport: \(report)")
 }

@@ -3,22 +3,30 @@ import OutpostConfig
 import OutpostData
 import OutpostDefenses
 import OutpostFederated
+import OutpostAttacks
 import OutpostNN
+import OutpostResults
 import OutpostTensor
 
 /// Federated training only, once per defense, for utility and overhead (the OUTPOST paper's
 /// Fig. 3): accuracy per round, wall-clock time per round split into training, defense and
 /// aggregation, and each defense's accuracy loss and time overhead against no defense.
-/// What `outpost train` runs. Each series checkpoints every round and resumes.
+/// What `outpost train` runs, and, with ``attacks``, `outpost run`: the same training with
+/// attacks on the updates captured at chosen rounds. Each series checkpoints every round and
+/// resumes.
 public struct FederatedTraining: Sendable {
     public var dataset: String
     public var dataDirectory: String?
     public var model: ModelConfiguration
     public var federation: FederatedConfiguration
     public var defenses: [DefenseConfiguration]
+    /// Attacks on captured exchanges (`outpost run`); nil for training only.
+    public var attacks: FederatedAttacks?
     public var outputDirectory: String
 
-    public static func read(_ root: ConfigSection, relativeTo base: URL?) throws -> FederatedTraining {
+    /// Reads an `outpost train` configuration, or with `attacks` an `outpost run` one (which
+    /// adds the `attacks` section).
+    public static func read(_ root: ConfigSection, relativeTo base: URL?, attacks readAttacks: Bool = false) throws -> FederatedTraining {
         let seed = UInt64(try root.int("seed", default: 0, range: 0...Int.max))
         let d = try root.section("data")
         let dataset = try d.choice("dataset", among: ["fashion-mnist", "mnist", "photos32", "cifar10", "kmnist", "lfw-subset"], default: "fashion-mnist")
@@ -58,16 +66,23 @@ public struct FederatedTraining: Sendable {
             shuffle: try t.bool("shuffle", default: true))
         try t.finish()
         let defenses = try root.sections("defenses").map { try LeakageEvaluation.defense(from: $0) }
+        var attacks: FederatedAttacks?
+        if readAttacks {
+            attacks = try FederatedAttacks.read(root.section("attacks"), rounds: rounds, clientsPerRound: perRound)
+        } else if root.has("attacks") {
+            throw ConfigError(path: "attacks", message: "`outpost train` trains only; attacks at chosen rounds run with `outpost run`")
+        }
         let o = try root.section("output")
-        let out = resolve(try o.string("directory", default: "outpost-train"), relativeTo: base)
+        let out = resolve(try o.string("directory", default: readAttacks ? "outpost-run" : "outpost-train"), relativeTo: base)
         try o.finish()
         try root.finish()
         let config = FederatedConfiguration(clientCount: clients, clientsPerRound: perRound, rounds: rounds, seed: seed, partition: partition,
                                             algorithm: algorithm, local: local, aggregation: aggregation, serverLearningRate: serverLR,
-                                            evaluation: EvaluationConfiguration(every: every, sampleLimit: testSamples))
+                                            evaluation: EvaluationConfiguration(every: every, sampleLimit: testSamples),
+                                            threatModel: attacks?.threatModel ?? .serverConfigured, captures: attacks?.captures ?? [])
         do { try config.validate() } catch { throw ConfigError(path: "federation", message: "\(error)") }
         return FederatedTraining(dataset: dataset, dataDirectory: dir, model: model, federation: config,
-                                 defenses: defenses.isEmpty ? [.none] : defenses, outputDirectory: out)
+                                 defenses: defenses.isEmpty ? [.none] : defenses, attacks: attacks, outputDirectory: out)
     }
 
     /// One defense's run.
@@ -79,6 +94,8 @@ public struct FederatedTraining: Sendable {
         public let trainingSecondsPerRound: Double
         public let defenseSecondsPerRound: Double
         public let aggregationSecondsPerRound: Double
+        /// The attack cells on this series' captured exchanges (`outpost run`).
+        public let attacks: [FederatedAttacks.CellSummary]?
     }
 
     /// The data set's split; without a data directory, the shipped sample split 80/20 so
@@ -90,8 +107,11 @@ public struct FederatedTraining: Sendable {
         return try sample.subset(split == .train ? Array(0..<cut) : Array(cut..<sample.count))
     }
 
-    /// Trains once per defense; returns the series and writes history CSVs and fig3.md.
-    public func run(progress: ((String) -> Void)? = nil) throws -> [Series] {
+    /// Trains once per defense; returns the series and writes history CSVs and fig3.md. With
+    /// a journal every round and attack trial is recorded as it finishes; `resume` continues
+    /// each series from its checkpoint.
+    public func run(journal: RunJournal? = nil, resume: Bool = true, progress: ((String) -> Void)? = nil,
+                    attackProgress: ((AttackProgress) -> Void)? = nil) throws -> [Series] {
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         let train = try load(.train), test = try load(.test)
         let network = model.network()
@@ -108,18 +128,39 @@ public struct FederatedTraining: Sendable {
                                                    stepDefense: try defense.makeStepDefense(resources: resources),
                                                    updateDefense: try defense.makeUpdateDefense(),
                                                    aggregateDefense: try defense.makeAggregateDefense(resources: resources),
-                                                   checkpointDirectory: dir, resume: true)
-            let result = try simulator.run { r in
-                progress?(String(format: "%@ round %d: accuracy %@, %.2f s", defense.name, r.round,
-                                 r.evaluation.map { String(format: "%.4f", $0.accuracy) } ?? "-", r.timing.total))
+                                                   checkpointDirectory: dir, resume: resume)
+            let attackDirectory = dir.appendingPathComponent("attacks").path
+            if let attacks {
+                simulator.captureHandler = { exchange in
+                    _ = try attacks.attack(exchange, network: network, defense: defense.name,
+                                                directory: attackDirectory, journal: journal,
+                                                progress: progress, attackProgress: attackProgress)
+                }
             }
-            try result.history.csv().write(to: dir.appendingPathComponent("history.csv"), atomically: true, encoding: .utf8)
-            let rounds = result.history.rounds
+            // Rounds a resumed simulator restored from its checkpoint, recorded again in case
+            // the run was killed between the checkpoint and the database.
+            if let journal { for r in simulator.history.rounds { try journal.record(r, series: defense.name) } }
+            let firstRound = simulator.completedRounds, seriesStart = ContinuousClock.now
+            while simulator.completedRounds < federation.rounds {
+                let r = try simulator.runRound().report
+                try journal?.record(r, series: defense.name)
+                let elapsed = ContinuousClock.now - seriesStart
+                let perRound = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) / Double(r.round - firstRound)
+                progress?(String(format: "%@ round %d/%d: accuracy %@, %.2f s, series ETA %.0f s", defense.name, r.round, federation.rounds,
+                                 r.evaluation.map { String(format: "%.4f", $0.accuracy) } ?? "-", r.timing.total,
+                                 perRound * Double(federation.rounds - r.round)))
+            }
+            let history = simulator.history
+            if let journal, let final = history.rounds.last(where: { $0.evaluation != nil })?.evaluation {
+                try journal.store.setValue(final.accuracy, forKey: "final accuracy", run: journal.runId, series: defense.name)
+            }
+            try history.csv().write(to: dir.appendingPathComponent("history.csv"), atomically: true, encoding: .utf8)
+            let rounds = history.rounds
             func mean(_ f: (RoundReport) -> Double) -> Double { rounds.isEmpty ? 0 : rounds.map(f).reduce(0, +) / Double(rounds.count) }
             series.append(Series(defense: defense.name, finalAccuracy: rounds.last(where: { $0.evaluation != nil })?.evaluation?.accuracy,
                                  accuracy: rounds.map { $0.evaluation?.accuracy }, secondsPerRound: mean { $0.timing.total },
                                  trainingSecondsPerRound: mean { $0.timing.training }, defenseSecondsPerRound: mean { $0.timing.defense },
-                                 aggregationSecondsPerRound: mean { $0.timing.aggregation }))
+                                 aggregationSecondsPerRound: mean { $0.timing.aggregation }, attacks: try attacks?.summaries(directory: attackDirectory, configuration: federation)))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -139,6 +180,19 @@ public struct FederatedTraining: Sendable {
             let overhead = base.map { String(format: "%+.1f%%", ($0.secondsPerRound > 0 ? s.secondsPerRound / $0.secondsPerRound - 1 : 0) * 100) } ?? "—"
             md += String(format: "| %@ | %@ | %@ | %.3f | %.3f | %.3f | %.3f | %@ |\n", s.defense, acc, loss, s.secondsPerRound,
                          s.trainingSecondsPerRound, s.defenseSecondsPerRound, s.aggregationSecondsPerRound, overhead)
+        }
+        let attacked = series.filter { !($0.attacks ?? []).isEmpty }
+        if !attacked.isEmpty {
+            md += "\n| defense | round | client | samples | attack | SSIM (worst for the defender) | MSE | PSNR | diverged |\n"
+            md += "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n"
+            for s in attacked {
+                for c in s.attacks ?? [] {
+                    let m = c.worstForDefender
+                    md += "| \(s.defense) | \(c.round) | \(c.clientID) | \(c.samples) | \(c.attack) | "
+                        + (m.map { String(format: "%.4f | %.5f | %@", $0.ssim, $0.mse, $0.psnr.map { String(format: "%.2f dB", $0) } ?? "inf") } ?? "— | — | —")
+                        + " | \(c.diverged)/\(c.trials) |\n"
+                }
+            }
         }
         return md
     }

@@ -3,6 +3,7 @@ import OutpostAttacks
 import OutpostData
 import OutpostDefenses
 import OutpostNN
+import OutpostResults
 import OutpostTensor
 import OutpostThreatModel
 
@@ -77,8 +78,11 @@ extension LeakageEvaluation {
         return .optimization(a)
     }
 
-    /// Runs every cell and writes results.json, table.md and one grid PNG per cell.
-    public func run(progress: ((String) -> Void)? = nil) throws -> [Cell] {
+    /// Runs every cell and writes results.json, table.md and one folder per cell. With a
+    /// journal, every trial is recorded as it finishes and a resumed run skips the trials
+    /// already recorded.
+    public func run(journal: RunJournal? = nil, progress: ((String) -> Void)? = nil,
+                    attackProgress: ((AttackProgress) -> Void)? = nil) throws -> [Cell] {
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         var cells: [Cell] = []
         for scenario in scenarios {
@@ -92,20 +96,21 @@ extension LeakageEvaluation {
                 for config in attacks {
                     progress?("scenario \(scenario.rawValue), \(config.name), defense \(defense.name)")
                     let clock = ContinuousClock.now
-                    let outcome: AttackOutcome
+                    let dir = (outputDirectory as NSString).appendingPathComponent("s\(scenario.rawValue)-\(config.name)-\(defense.name)")
+                    let cell = AttackCell(key: CellKey(scenario: scenario.title, attack: config.name, defense: defense.name),
+                                          directory: dir, journal: journal)
+                    let summary: AuditSummary
                     switch attack(config, for: scenario) {
-                    case .analytic: outcome = AttackOutcome(attack: "Analytic", trials: [try AnalyticRecovery.recover(target)], inferredLabels: nil)
+                    case .analytic: summary = try cell.runAnalytic(on: target, truth: s.pixels, truthLabels: s.labels)
                     case .optimization(var a):
                         a.trials = trials
-                        outcome = try a.run(on: target, seed: config.seed)
+                        summary = try cell.run(a, on: target, seed: config.seed, truth: s.pixels, truthLabels: s.labels, progress: attackProgress)
                     }
                     let elapsed = ContinuousClock.now - clock
-                    let dir = (outputDirectory as NSString).appendingPathComponent("s\(scenario.rawValue)-\(config.name)-\(defense.name)")
-                    let summary = try ReconstructionReport.write(outcome, truth: s.pixels, to: dir)
                     let worst = summary.trials.first { $0.index == summary.worstForDefender }?.metrics
                     let pick = summary.trials.first { $0.index == summary.attackerChoice }?.metrics
                     cells.append(Cell(scenario: scenario.rawValue, attack: config.name, defense: defense.name, worstForDefender: worst,
-                                      attackerPick: pick, diverged: summary.divergedTrials, trials: outcome.trials.count,
+                                      attackerPick: pick, diverged: summary.divergedTrials, trials: summary.trials.count,
                                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
                                       grid: (dir as NSString).appendingPathComponent("grid.png")))
                 }

@@ -94,6 +94,11 @@ public final class FederatedSimulator {
     public let resumedAfterRound: Int?
     /// Where checkpoints are written (nil: none).
     public let checkpointDirectory: URL?
+    /// Called with each captured exchange as soon as its round is aggregated and evaluated,
+    /// before the round's checkpoint is written: work done here (an attack, recording its
+    /// results) is redone when a run killed meanwhile resumes, because the resumed run
+    /// replays the round. Its time is not counted in the round's timing.
+    public var captureHandler: ((CapturedExchange) throws -> Void)?
 
     private let trainingData: ImageDataset
     private let testData: ImageDataset?
@@ -378,13 +383,20 @@ public final class FederatedSimulator {
         timing.total = seconds(since: roundStart)
         timing.processorSeconds = processorSeconds() - processorStart
         history.rounds.append(report())
+        var handlerSeconds = 0.0, handlerProcessorSeconds = 0.0
+        if let captureHandler, !captures.isEmpty {
+            let handlerStart = ContinuousClock.now, handlerProcessorStart = processorSeconds()
+            for capture in captures { try captureHandler(capture) }
+            handlerSeconds = seconds(since: handlerStart)
+            handlerProcessorSeconds = processorSeconds() - handlerProcessorStart
+        }
         if let directory = checkpointDirectory, round % configuration.checkpointEvery == 0 || round == configuration.rounds {
             // The checkpoint's history holds this round with its timing up to the checkpoint.
             let checkpointStart = ContinuousClock.now
             try writeCheckpoint(to: directory)
             timing.checkpoint = seconds(since: checkpointStart)
-            timing.total = seconds(since: roundStart)
-            timing.processorSeconds = processorSeconds() - processorStart
+            timing.total = seconds(since: roundStart) - handlerSeconds
+            timing.processorSeconds = processorSeconds() - processorStart - handlerProcessorSeconds
             history.rounds[history.rounds.count - 1] = report()
         }
         return RoundOutcome(report: history.rounds[history.rounds.count - 1], captures: captures, unmatchedCaptures: unmatched)
