@@ -85,12 +85,16 @@ let package = Package(
         .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostDefensesTests", dependencies: ["OutpostDefenses", "OutpostAttacks", "OutpostData", "OutpostMetrics"]),
         .testTarget(name: "OutpostConfigTests", dependencies: ["OutpostConfig"]),
-        .testTarget(name: "OutpostExperimentsTests", dependencies: ["OutpostExperiments", "OutpostConfig"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OutpostExperimentsTests", dependencies: [
+            "OutpostExperiments", "OutpostConfig", "OutpostAttacks", "OutpostResults", .product(name: "GRDB", package: "GRDB.swift"),
+        ], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostFederatedTests", dependencies: ["OutpostFederated", "OutpostAttacks"]),
         .testTarget(name: "OutpostLPIPSTests", dependencies: ["OutpostLPIPS"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostResultsTests", dependencies: ["OutpostResults"]),
+        // Runs the `outpost` executable itself (kill with SIGKILL, resume).
+        .testTarget(name: "OutpostCLITests", dependencies: ["OutpostCLI", "OutpostResults"]),
     ]
 )

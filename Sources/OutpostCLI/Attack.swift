@@ -1,11 +1,7 @@
 import ArgumentParser
 import Foundation
-import OutpostAttacks
 import OutpostConfig
-import OutpostData
 import OutpostExperiments
-import OutpostMetrics
-import OutpostTensor
 
 struct Attack: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,12 +10,14 @@ struct Attack: ParsableCommand {
         The configuration names the model (architecture and a safetensors state_dict), the captured
         tensors (safetensors with the model's parameter names, as PyTorch's named_parameters()), what
         the server is assumed to know, and the attack. Outputs: reconstructions.safetensors (pixels in
-        [0, 1], N×C×H×W), grid.png, history.csv and summary.json in the output directory.
+        [0, 1], N×C×H×W), grid.png, history.csv and summary.json in the output directory, plus
+        results.sqlite (every trial as it finishes) and report.html.
 
         Examples:
           outpost attack audit.yml
           outpost attack audit.yml --set attack.name=dlg --set attack.trials=10
           outpost attack audit.yml --set attack.iterations=[100,300]   (a list runs a grid)
+          outpost attack audit.yml --resume                            (after an interruption)
         """)
 
     @Argument(help: "The audit configuration (YAML).")
@@ -28,29 +26,31 @@ struct Attack: ParsableCommand {
     var overrides: [String] = []
     @Option(name: .long, help: "Seed of the attack's dummy data (overrides attack.seed).")
     var seed: Int?
+    @OptionGroup var resume: ResumeOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            let url = URL(fileURLWithPath: config)
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                throw ConfigError(path: "", message: "cannot read configuration file \(config)")
+            var input = try ConfigInput(path: config, overrides: overrides)
+            try input.set(["attack", "seed"], to: seed)
+            let points = try ConfigGrid.expand(input.document) { try CapturedUpdateAudit.read($0, relativeTo: input.directory) }
+            guard let base = points.first?.configuration.outputDirectory else { return }
+            let progress = common.quiet ? nil : ProgressPrinter(label: "attack")
+            let (summaries, report) = try recordingRun(in: base, kind: "attack", configuration: input, label: (config as NSString).lastPathComponent,
+                                                       resume: resume.resume, quiet: common.quiet) { journal -> [AuditSummary] in
+                try points.enumerated().map { i, point in
+                    var audit = point.configuration
+                    if points.count > 1 {
+                        audit.outputDirectory = (base as NSString).appendingPathComponent("point-\(i)")
+                        if !common.quiet { log("[\(i + 1)/\(points.count)] \(point.label)") }
+                    }
+                    return try audit.run(journal: journal, scenario: points.count > 1 ? point.label : nil, progress: progress?.callback)
+                }
             }
-            var doc = try ConfigValue.parse(yaml: text, source: config).applying(overrides: overrides)
-            if let seed { doc = try doc.setting(["attack", "seed"], to: .scalar(String(seed))) }
-            let points = try ConfigGrid.expand(doc) { try CapturedUpdateAudit.read($0, relativeTo: url.deletingLastPathComponent()) }
-            var summaries: [AuditSummary] = []
-            for (i, point) in points.enumerated() {
-                var audit = point.configuration
-                if points.count > 1 { audit.outputDirectory = (audit.outputDirectory as NSString).appendingPathComponent("point-\(i)") }
-                if !common.quiet && points.count > 1 { FileHandle.standardError.write(Data("[\(i + 1)/\(points.count)] \(point.label)\n".utf8)) }
-                let progress = common.quiet ? nil : ProgressPrinter(label: "attack").callback
-                let summary = try audit.run(progress: progress)
-                summaries.append(summary)
-                if !common.json { print(describe(summary)) }
-            }
-            if common.json { try printJSON(summaries.count == 1 ? AnyEncodable(summaries[0]) : AnyEncodable(summaries)) }
+            if common.json { try printJSON(summaries.count == 1 ? AnyEncodable(summaries[0]) : AnyEncodable(summaries)); return }
+            for s in summaries { print(describe(s)) }
+            print("report: \(report)")
         }
     }
 

@@ -4,6 +4,7 @@ import OutpostConfig
 import OutpostData
 import OutpostMetrics
 import OutpostNN
+import OutpostResults
 import OutpostSafetensors
 import OutpostTensor
 import OutpostThreatModel
@@ -43,19 +44,23 @@ public struct CapturedUpdateAudit: Sendable {
     }
 
     /// Loads everything, runs the attack, writes the outputs and returns the summary.
-    public func run(progress: ((AttackProgress) -> Void)? = nil) throws -> AuditSummary {
+    /// Runs the attack and writes its outputs. With a journal every trial is recorded as it
+    /// finishes (cell: scenario = `scenario` or the payload file, defense = "captured"), and a resumed run
+    /// redoes only the missing trials.
+    public func run(journal: RunJournal? = nil, scenario: String? = nil, progress: ((AttackProgress) -> Void)? = nil) throws -> AuditSummary {
         let network = model.network()
         let state = try model.state(for: network)
         let tensors = try network.loadParameterTensors(from: URL(fileURLWithPath: payloadFile))
         let payload = ClientPayload(kind: payloadKind, tensors: tensors, sampleCount: knowledge.sampleCount ?? knowledge.batchSize)
         let target = try AttackTarget(network: network, globalState: state, payload: payload, knowledge: knowledge)
         let truth = try truthFiles.isEmpty ? nil : loadTruth(network.inputShape)
-        let outcome: AttackOutcome
+        let cell = AttackCell(key: CellKey(scenario: scenario ?? (payloadFile as NSString).lastPathComponent, attack: attack.name, defense: "captured"),
+                              directory: outputDirectory, journal: journal)
         switch attack.plan {
-        case .analytic: outcome = AttackOutcome(attack: "Analytic", trials: [try AnalyticRecovery.recover(target)], inferredLabels: nil)
-        case .optimization(let inversion): outcome = try inversion.run(on: target, seed: attack.seed, progress: progress)
+        case .analytic: return try cell.runAnalytic(on: target, truth: truth, truthLabels: nil)
+        case .optimization(let inversion):
+            return try cell.run(inversion, on: target, seed: attack.seed, truth: truth, truthLabels: nil, progress: progress)
         }
-        return try ReconstructionReport.write(outcome, truth: truth, to: outputDirectory)
     }
 
     func loadTruth(_ inputShape: [Int]) throws -> Tensor {

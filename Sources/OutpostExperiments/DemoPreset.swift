@@ -43,5 +43,6 @@ attacks:
     - {name: inverting_gradients, iterations: 1000, matching: unrolled, labels: known}
 output:
   directory: outpost-demo
+
 """
 }
