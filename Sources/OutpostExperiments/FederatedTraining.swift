@@ -98,13 +98,19 @@ public struct FederatedTraining: Sendable {
         public let attacks: [FederatedAttacks.CellSummary]?
     }
 
-    /// The data set's split; without a data directory, the shipped sample split 80/20 so
+    /// The data set's split. Without a data directory the shipped sample, and for a data set
+    /// without a test split (photos32) its training images, are split 80/20 (every fifth
+    /// image is a test image, so a file ordered by class gives every class to both) and
     /// accuracy is never measured on training images.
     func load(_ split: Split) throws -> ImageDataset {
-        if let dataDirectory { return try loadDataset(dataset, split: split, directory: dataDirectory) }
-        let sample = try SampleData.load(dataset)
-        let cut = sample.count * 4 / 5
-        return try sample.subset(split == .train ? Array(0..<cut) : Array(cut..<sample.count))
+        let whole: ImageDataset
+        if let dataDirectory {
+            if try DatasetCatalogue.descriptor(named: dataset).hasTestSplit { return try loadDataset(dataset, split: split, directory: dataDirectory) }
+            whole = try loadDataset(dataset, split: .train, directory: dataDirectory)
+        } else {
+            whole = try SampleData.load(dataset)
+        }
+        return try whole.subset((0..<whole.count).filter { ($0 % 5 == 4) == (split == .test) })
     }
 
     /// Trains once per defense; returns the series and writes history CSVs and fig3.md. With
