@@ -20,7 +20,7 @@ struct Outpost: ParsableCommand {
           outpost metrics truth.png reconstruction.png
           outpost data list
         """,
-        subcommands: [Attack.self, Evaluate.self, Train.self, Metrics.self, DataCommand.self])
+        subcommands: [Attack.self, Evaluate.self, Train.self, Threshold.self, Metrics.self, DataCommand.self])
 }
 
 /// Options every command shares.
