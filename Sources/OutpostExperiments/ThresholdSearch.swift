@@ -112,7 +112,8 @@ public struct ThresholdSearch: Sendable {
     public var targets: Int
     /// Images in each client's batch (one gradient).
     public var batchSize: Int
-    /// The model; nil is the DLG LeNet (uniform(−0.5, 0.5) weights) sized to the data.
+    /// The model; nil is the DLG LeNet (uniform(−0.5, 0.5) weights) sized to the data, with
+    /// max(10, classes) outputs.
     public var model: ModelConfiguration?
     public var attack: AttackConfiguration
     public var metric: Metric
@@ -310,7 +311,10 @@ public struct ThresholdSearch: Sendable {
     public func run(progress: ((String) -> Void)? = nil) throws -> Report {
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         let data = try loadData()
-        let network = model?.network() ?? .lenet(channels: data.channels, imageSize: data.height, classes: max(2, data.classCount))
+        // Ten outputs at least, like the DLG LeNet (and `outpost evaluate`): with LFW's two
+        // classes the gradient at the DLG initialization is ~100 times smaller and iDLG fails
+        // even without a defense.
+        let network = model?.network() ?? .lenet(channels: data.channels, imageSize: data.height, classes: max(10, data.classCount))
         guard network.inputShape == data.imageShape else {
             throw ConfigError(path: "model", message: "the model takes \(network.inputShape), \(dataset) images are \(data.imageShape)")
         }
