@@ -98,10 +98,10 @@ public struct FederatedTraining: Sendable {
         public let attacks: [FederatedAttacks.CellSummary]?
     }
 
-    /// The data set's split. Without a data directory the shipped sample, and for a data set
-    /// without a test split (photos32) its training images, are split 80/20 (every fifth
-    /// image is a test image, so a file ordered by class gives every class to both) and
-    /// accuracy is never measured on training images.
+    /// The data set's split. A data set without a test split (photos32, lfw-subset) and the
+    /// shipped sample are split 80/20 at random (a fixed permutation) so accuracy is never
+    /// measured on training images; these files are sorted by class, so a contiguous cut
+    /// would test mostly on classes never trained on.
     func load(_ split: Split) throws -> ImageDataset {
         let whole: ImageDataset
         if let dataDirectory {
@@ -110,7 +110,10 @@ public struct FederatedTraining: Sendable {
         } else {
             whole = try SampleData.load(dataset)
         }
-        return try whole.subset((0..<whole.count).filter { ($0 % 5 == 4) == (split == .test) })
+        var rng = SeededGenerator(seed: 0x686F_6C64_6F75_74)
+        let order = rng.permutation(whole.count)
+        let cut = whole.count * 4 / 5
+        return try whole.subset((split == .train ? Array(order[..<cut]) : Array(order[cut...])).sorted())
     }
 
     /// Trains once per defense; returns the series and writes history CSVs and fig3.md. With

@@ -38,11 +38,16 @@ extension LeakageEvaluation {
 
     /// What the client sends under `defense` (the data never leaves this function).
     func payload(_ scenario: Scenario, _ s: Setup, defense: DefenseConfiguration, seed: UInt64) throws -> ClientPayload {
+        if scenario != .twoImagesOneStepEach {
+            // FedSGD: the defended gradient is what leaves.
+            return try DefendedPayload.gradient(network: s.network, state: s.state, images: s.pixels, labels: s.labels, defense: defense, seed: seed)
+        }
         var rng = RandomGenerator(seed: seed)
         var stepDefense = try defense.makeStepDefense()
         var updateDefense = try defense.makeUpdateDefense()
         let aggregate = try defense.makeAggregateDefense()
-        let perStep = scenario == .twoImagesOneStepEach ? 1 : scenario.imageCount
+        // Scenario 2: one local SGD step per image; the update is what leaves.
+        let perStep = 1
         var params = s.state.parameters
         var steps = 0
         for start in stride(from: 0, to: s.labels.count, by: perStep) {
@@ -51,13 +56,6 @@ extension LeakageEvaluation {
             let step = LocalStep(network: s.network, parameters: params, buffers: s.state.buffers, images: s.pixels.slice(axis: 0, rows),
                                  labels: Array(s.labels[rows]), iteration: steps, round: 1, training: false)
             let g = try stepDefense.apply(to: step.gradient(rows: 0..<rows.count), step: step, rng: &rng)
-            if scenario != .twoImagesOneStepEach {
-                // FedSGD: the defended gradient is what leaves; update-level and server-side
-                // parts act on it as on a one-step update.
-                var sent = try updateDefense.apply(to: g, context: context(s, steps: 1), rng: &rng)
-                if let aggregate { sent = try aggregate.apply(to: sent, round: 1) }
-                return ClientPayload(kind: .gradient, tensors: sent, sampleCount: s.labels.count)
-            }
             params = zip(params, g).map { ($0 - $1 * Scenario.localLearningRate).detached }
         }
         var delta = zip(params, s.state.parameters).map { ($0 - $1).detached }
