@@ -109,9 +109,11 @@ extension Kernels {
     }
 
     /// Source offsets of im2col for small images, per geometry: for each kernel position
-    /// (i, j) and output position, the offset in a channel plane, or h*w (a zero slot after
-    /// the plane) where the window reads padding. Short rows make the span-based loops below
-    /// spend more on bookkeeping than on copying; a table lookup per element does not.
+    /// (i, j) and output position o, the offset in a channel plane, or h*w + o (one of l
+    /// zero slots after the plane) where the window reads padding. Short rows make the
+    /// span-based loops below spend more on bookkeeping than on copying; a table lookup per
+    /// element does not. Distinct padding slots keep every offset of a row distinct, so
+    /// col2im's scatter-add never waits on its own previous store to the same address.
     final class GatherTable: @unchecked Sendable {
         let offsets: UnsafeMutablePointer<Int32>
         init(_ p: ConvProblem) {
@@ -123,7 +125,7 @@ extension Kernels {
                     for oy in 0..<p.oh {
                         for ox in 0..<p.ow {
                             let y = oy * sh - ph + i * dh, x = ox * sw - pw + j * dw
-                            offsets[t] = Int32(y >= 0 && y < p.h && x >= 0 && x < p.w ? y * p.w + x : p.h * p.w)
+                            offsets[t] = Int32(y >= 0 && y < p.h && x >= 0 && x < p.w ? y * p.w + x : p.h * p.w + oy * p.ow + ox)
                             t += 1
                         }
                     }
@@ -142,7 +144,7 @@ extension Kernels {
 
     /// Whether im2col and col2im of `p` go through a gather table (narrow outputs, small tables).
     @inline(__always)
-    static func usesGatherTable(_ p: ConvProblem) -> Bool { p.ow <= 16 && p.kh * p.kw * p.l <= 1 << 16 && p.h * p.w < Int(Int32.max) }
+    static func usesGatherTable(_ p: ConvProblem) -> Bool { p.ow <= 16 && p.kh * p.kw * p.l <= 1 << 16 && p.h * p.w + p.l < Int(Int32.max) }
 
     static func gatherTable(_ p: ConvProblem) -> GatherTable {
         let g = p.geometry
@@ -164,9 +166,9 @@ extension Kernels {
         if usesGatherTable(p) {
             let table = gatherTable(p).offsets
             let hw = p.h * p.w, kk = p.kh * p.kw, l = p.l
-            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + 1)
+            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + l)
             defer { plane.deallocate() }
-            plane[hw] = 0
+            (plane + hw).update(repeating: 0, count: l)
             for c in 0..<channels {
                 plane.update(from: x + c * hw, count: hw)
                 for r in 0..<kk {
@@ -209,15 +211,15 @@ extension Kernels {
     /// Folds columns back, adding overlapping contributions: the adjoint of `im2col`.
     static func col2im<T: TensorScalar>(_ cols: UnsafePointer<T>, channels: Int, _ p: ConvProblem, _ x: UnsafeMutablePointer<T>, ld: Int) {
         if usesGatherTable(p) {
-            // Within one row of the column matrix every real input position occurs at most
-            // once; padding reads all land in the extra slot, which is discarded.
+            // Within one row of the column matrix every offset occurs at most once; padding
+            // reads land in the extra slots after the plane, which are discarded.
             let table = gatherTable(p).offsets
             let hw = p.h * p.w, kk = p.kh * p.kw, l = p.l
-            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + 1)
+            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + l)
             defer { plane.deallocate() }
+            (plane + hw).update(repeating: 0, count: l)
             for c in 0..<channels {
                 plane.update(from: x + c * hw, count: hw)
-                plane[hw] = 0
                 for r in 0..<kk {
                     let line = cols + (c * kk + r) * ld, t = table + r * l
                     for o in 0..<l { plane[Int(t[o])] += line[o] }
