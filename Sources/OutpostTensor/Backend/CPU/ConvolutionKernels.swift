@@ -326,8 +326,8 @@ extension Kernels {
                               c: y, ldc: ld, threads: threads)
             return
         }
-        let out = UnsafeMutablePointer<T>.allocate(capacity: p.cout * ld)
-        defer { out.deallocate() }
+        let out = MemoryPool.allocate(T.self, capacity: p.cout * ld)
+        defer { MemoryPool.free(out) }
         BLAS.gemmParallel(transA: false, transB: false, m: p.cout, n: ld, k: p.k, a: wt, lda: p.k, b: cols.pointer(T.self), ldb: ld,
                           c: out, ldc: ld, threads: threads)
         interleave(y, out, count: p.n, rows: p.cout, l: p.l, toImages: true)
@@ -340,8 +340,8 @@ extension Kernels {
         let cols = columns(x, p, T.self, threads: threads)
         let ld = p.n * p.l
         var a = gy
-        let g = UnsafeMutablePointer<T>.allocate(capacity: p.n > 1 ? p.cout * ld : 1)
-        defer { g.deallocate() }
+        let g = MemoryPool.allocate(T.self, capacity: p.n > 1 ? p.cout * ld : 1)
+        defer { MemoryPool.free(g) }
         if p.n > 1 {
             interleave(UnsafeMutablePointer(mutating: gy), g, count: p.n, rows: p.cout, l: p.l, toImages: false)
             a = UnsafePointer(g)
@@ -366,9 +366,9 @@ extension Kernels {
                                                       _ p: ConvProblem, _ images: Range<Int>, threads: Int) {
         if images.isEmpty { return }
         let chunk = imagesPerChunk(p, limit: images.count)
-        let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
-        let out = UnsafeMutablePointer<T>.allocate(capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
-        defer { cols.deallocate(); out.deallocate() }
+        let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
+        let out = MemoryPool.allocate(T.self, capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
+        defer { MemoryPool.free(cols); MemoryPool.free(out) }
         let imageSize = p.cin * p.h * p.w
         var start = images.lowerBound
         while start < images.upperBound {
@@ -391,8 +391,8 @@ extension Kernels {
 
     private static func conv2dGrouped<T: TensorScalar>(_ x: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         parallelFor(p.n, grain: convThreads(p) > 1 ? 1 : p.n) { images in
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l)
-            defer { cols.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l)
+            defer { MemoryPool.free(cols) }
             for n in images {
                 for g in 0..<p.groups {
                     let xg = x + (n * p.cin + g * p.cinG) * p.h * p.w
@@ -417,9 +417,9 @@ extension Kernels {
         let threads = convThreads(p)
         if unfoldsWholeBatch(p) {
             let ld = p.n * p.l, imageSize = p.cin * p.h * p.w
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.k * ld)
-            let g = UnsafeMutablePointer<T>.allocate(capacity: p.n > 1 ? p.cout * ld : 1)
-            defer { cols.deallocate(); g.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.k * ld)
+            let g = MemoryPool.allocate(T.self, capacity: p.n > 1 ? p.cout * ld : 1)
+            defer { MemoryPool.free(cols); MemoryPool.free(g) }
             var src = gy
             if p.n > 1 {
                 interleave(UnsafeMutablePointer(mutating: gy), g, count: p.n, rows: p.cout, l: p.l, toImages: false)
@@ -454,9 +454,9 @@ extension Kernels {
         }
         (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize)
         let chunk = imagesPerChunk(p, limit: images.count)
-        let cols = UnsafeMutablePointer<T>.allocate(capacity: p.k * p.l * chunk)
-        let g = UnsafeMutablePointer<T>.allocate(capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
-        defer { cols.deallocate(); g.deallocate() }
+        let cols = MemoryPool.allocate(T.self, capacity: p.k * p.l * chunk)
+        let g = MemoryPool.allocate(T.self, capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
+        defer { MemoryPool.free(cols); MemoryPool.free(g) }
         var start = images.lowerBound
         while start < images.upperBound {
             let c = Swift.min(chunk, images.upperBound - start)
@@ -476,8 +476,8 @@ extension Kernels {
     private static func conv2dInputGradGrouped<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         dx.update(repeating: 0, count: p.n * p.cin * p.h * p.w)
         parallelFor(p.n, grain: convThreads(p) > 1 ? 1 : p.n) { images in
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.k * p.l)
-            defer { cols.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.k * p.l)
+            defer { MemoryPool.free(cols) }
             for n in images {
                 for g in 0..<p.groups {
                     let dxg = dx + (n * p.cin + g * p.cinG) * p.h * p.w
@@ -499,8 +499,8 @@ extension Kernels {
         let threads = convThreads(p)
         let wCount = p.cout * p.k
         if threads > 1 && p.n >= threads {
-            let partial = UnsafeMutablePointer<T>.allocate(capacity: (threads - 1) * wCount)
-            defer { partial.deallocate() }
+            let partial = MemoryPool.allocate(T.self, capacity: (threads - 1) * wCount)
+            defer { MemoryPool.free(partial) }
             parallelChunks(threads) { t in
                 conv2dWeightGradImages(x, gy, t == 0 ? dw : partial + (t - 1) * wCount, p, slice(t, of: threads, p.n), threads: 1)
             }
@@ -520,9 +520,9 @@ extension Kernels {
         if images.isEmpty { dw.update(repeating: 0, count: p.cout * p.k); return }
         let imageSize = p.cin * p.h * p.w
         let chunk = imagesPerChunk(p, limit: images.count)
-        let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
-        let g = UnsafeMutablePointer<T>.allocate(capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
-        defer { cols.deallocate(); g.deallocate() }
+        let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
+        let g = MemoryPool.allocate(T.self, capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
+        defer { MemoryPool.free(cols); MemoryPool.free(g) }
         var start = images.lowerBound
         while start < images.upperBound {
             let c = Swift.min(chunk, images.upperBound - start)
@@ -546,13 +546,13 @@ extension Kernels {
     private static func conv2dWeightGradGrouped<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         let wCount = p.cout * p.k
         let chunks = convThreads(p) > 1 ? Swift.min(Engine.threads, p.n) : 1
-        let partial = UnsafeMutablePointer<T>.allocate(capacity: chunks * wCount)
-        defer { partial.deallocate() }
+        let partial = MemoryPool.allocate(T.self, capacity: chunks * wCount)
+        defer { MemoryPool.free(partial) }
         partial.update(repeating: 0, count: chunks * wCount)
         let per = (p.n + chunks - 1) / chunks
         parallelChunks(chunks) { chunk in
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l)
-            defer { cols.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l)
+            defer { MemoryPool.free(cols) }
             let acc = partial + chunk * wCount
             for n in (chunk * per)..<Swift.min(p.n, (chunk + 1) * per) {
                 for g in 0..<p.groups {
