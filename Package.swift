@@ -76,9 +76,9 @@ let package = Package(
         // The safetensors weight format (read and write).
         .target(name: "OutpostSafetensors"),
         // Federated learning simulation (FedAvg, FedSGD) with defense hooks and attack capture.
-        .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel"]),
+        .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel", "OutpostDefenses"]),
         // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
-        .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel"]),
+        .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel", "OutpostDefenses"]),
         .target(name: "OutpostLPIPS", dependencies: ["OutpostTensor", "OutpostSafetensors", "OutpostMetrics"]),
         // Results database (SQLite through GRDB) and the self-contained HTML report.
         .target(name: "OutpostResults", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "OutpostData"]),

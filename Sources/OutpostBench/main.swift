@@ -3,6 +3,7 @@
 // runs it interleaved with the PyTorch peer (scripts/bench/torch_workloads.py).
 import Foundation
 import OutpostAttacks
+import OutpostDefenses
 import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
@@ -17,6 +18,8 @@ struct Options {
     var only: [String]? = nil
     /// Run exactly this many chunks (after one warm-up chunk) instead of timing: for profilers.
     var count: Int? = nil
+    /// Time Soteria's sensitivities instead of the workloads.
+    var soteria = false
 }
 
 func usage() -> Never {
@@ -34,6 +37,9 @@ func usage() -> Never {
       --check       after the timed part, run W1's attack to convergence and require
                     MSE < 1e-3 to the true image (exit 1 otherwise)
       --check-only  only the convergence check
+      --soteria     instead of the workloads: time one local step's Soteria sensitivities
+                    (W3's LeNet on 1x28x28, batch 32) with one backward pass per feature
+                    and with the replicated-batch passes, and compare their results
     """)
     exit(2)
 }
@@ -52,6 +58,7 @@ func parseOptions() -> Options {
         case "--json": o.json = true
         case "--check": o.check = true
         case "--check-only": o.check = true; o.checkOnly = true
+        case "--soteria": o.soteria = true
         default: usage()
         }
     }
@@ -104,8 +111,30 @@ func convergenceCheck() throws -> (mse: Double, steps: Int, loss: Double) {
     return (mse, trial.iterations, trial.finalLoss)
 }
 
+/// Soteria's sensitivities for one local step of W3's setting, both ways.
+func soteriaTiming() {
+    let net = Network.lenet(channels: 1, imageSize: 28, classes: 10)
+    var rng = RandomGenerator(seed: 7)
+    let images = Tensor.uniform([FedAvgLeNet.batch, 1, 28, 28], using: &rng)
+    let step = LocalStep(network: net, parameters: net.initialState(.pytorchDefault, seed: 1).parameters, buffers: [],
+                         images: images, labels: (0..<FedAvgLeNet.batch).map { $0 % 10 }, iteration: 1, round: 1, training: true)
+    var start = now()
+    let after = Soteria.sensitivities(step, offset: 0.1)
+    let afterSeconds = now() - start
+    start = now()
+    let before = Soteria.perFeatureSensitivities(step, offset: 0.1)
+    let beforeSeconds = now() - start
+    let diff = zip(before, after).map { abs($0 - $1) / max(abs($0), 1e-12) }.max() ?? 0
+    print(String(format: "soteria: %d features, batch %d: per-feature passes %.3f s, replicated passes %.3f s (%.1fx); max relative difference %.2g",
+                 before.count, FedAvgLeNet.batch, beforeSeconds, afterSeconds, beforeSeconds / afterSeconds, diff))
+}
+
 let options = parseOptions()
 Engine.threads = options.threads
+if options.soteria {
+    soteriaTiming()
+    exit(0)
+}
 var results: [Measurement] = []
 if !options.checkOnly {
     for (id, make) in allWorkloads where options.only?.contains(id) ?? true {

@@ -8,7 +8,8 @@ import OutpostTensor
 /// For the representation r = `network.features(x)` (N×F) and each feature f, the
 /// sensitivity is Σ_i ‖∂r_{i,f}/∂x_i‖ / (|r_{i,f}| + ε), summed over the batch, as in the
 /// authors' code (jeremy313/Soteria, `reconstruct_image.py`): the input gradient of the
-/// column r_{:,f} is taken with one backward pass per feature (seed 1 in column f), its norm
+/// column r_{:,f} is taken with a backward pass seeded with 1 in column f (several features
+/// per pass on a replicated batch where samples are independent), its norm
 /// per sample is divided by r_{i,f} + 0.1 and summed over samples. ε = 0.1 is the authors'
 /// offset (it keeps ReLU features at zero finite); ε = 0 gives the variant of the OUTPOST
 /// authors' code. |r| makes no difference for the non-negative features of this toolkit's
@@ -69,9 +70,27 @@ public struct Soteria: StepDefense {
     }
 
     /// Per feature f of `network.features`: Σ_i ‖∂r_{i,f}/∂x‖_i / (|r_{i,f}| + offset) over
-    /// the step's batch (one backward pass per feature). A zero norm contributes 0; a non-zero
-    /// norm over a zero denominator contributes +∞ (such a feature is never pruned).
+    /// the step's batch. A zero norm contributes 0; a non-zero norm over a zero denominator
+    /// contributes +∞ (such a feature is never pruned).
+    ///
+    /// When the samples of the batch are independent (eval mode, or no batch norm) the batch
+    /// is replicated K times along the batch axis and one backward pass seeds K feature
+    /// columns at once, replica k carrying column f0 + k: the same input gradients as one
+    /// backward pass per feature, in F/K passes. K is chosen so the replicated forward graph
+    /// holds at most ``replicatedGraphBudget`` elements. In training mode with batch norm the
+    /// samples are coupled (a replica would change the batch statistics), and each feature
+    /// gets its own backward pass.
     public static func sensitivities(_ step: LocalStep, offset: Double) -> [Double] {
+        let coupled = step.training && !step.network.bufferSpecs.isEmpty
+        return coupled ? perFeatureSensitivities(step, offset: offset) : replicatedSensitivities(step, offset: offset)
+    }
+
+    /// Elements (of the step's dtype) the replicated forward graph of ``sensitivities`` may
+    /// hold: 2^25, 128 MB of Float32.
+    public static let replicatedGraphBudget = 1 << 25
+
+    /// One backward pass per feature, on the step's own batch (any network, any mode).
+    public static func perFeatureSensitivities(_ step: LocalStep, offset: Double) -> [Double] {
         let x = step.images.requiringGrad()
         var ctx = ForwardContext(parameters: step.parameters.map(\.detached), buffers: step.buffers,
                                  training: step.training, updatesRunningStatistics: false)
@@ -84,13 +103,58 @@ public struct Soteria: StepDefense {
             var seed = [Double](repeating: 0, count: n * features)
             for i in 0..<n { seed[i * features + f] = 1 }
             let gx = grad(of: r, wrt: [x], seed: Tensor(seed, shape: r.shape, dtype: r.dtype))[0].doubles
-            for i in 0..<n {
-                let norm = gx[(i * sampleSize)..<((i + 1) * sampleSize)].reduce(0) { $0 + $1 * $1 }.squareRoot()
-                guard norm > 0 else { continue }
-                sensitivity[f] += norm / (Swift.abs(values[i * features + f]) + offset)
+            accumulate(gx, block: 0, feature: f, n: n, features: features, sampleSize: sampleSize, values: values,
+                       offset: offset, into: &sensitivity)
+        }
+        return sensitivity
+    }
+
+    /// K features per backward pass on the batch replicated K times, K as large as `budget`
+    /// (elements of the replicated forward graph) allows; only for independent samples (see
+    /// ``sensitivities(_:offset:)``): with coupled samples it computes something else.
+    public static func replicatedSensitivities(_ step: LocalStep, offset: Double, budget: Int = replicatedGraphBudget) -> [Double] {
+        let parameters = step.parameters.map(\.detached)
+        func forward(_ x: Tensor) -> Tensor {
+            var ctx = ForwardContext(parameters: parameters, buffers: step.buffers, training: step.training, updatesRunningStatistics: false)
+            return step.network.features(x, &ctx)
+        }
+        let images = step.images.detached
+        let single = forward(images.requiringGrad())
+        let (n, features) = (single.shape[0], single.shape[1])
+        let values = single.doubles
+        let sampleSize = images.count / n
+        let replicas = Swift.max(1, Swift.min(features, budget / Swift.max(1, single.graphElementCount)))
+        let x = (replicas == 1 ? images : Tensor.concat(Array(repeating: images, count: replicas), axis: 0)).requiringGrad()
+        let r = forward(x)
+        var sensitivity = [Double](repeating: 0, count: features)
+        var seed = [Double](repeating: 0, count: replicas * n * features)
+        for f0 in stride(from: 0, to: features, by: replicas) {
+            let k = Swift.min(replicas, features - f0)
+            for b in 0..<replicas {
+                for i in 0..<n {
+                    let row = (b * n + i) * features
+                    seed[row..<(row + features)].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+                    if b < k { seed[row + f0 + b] = 1 }
+                }
+            }
+            let gx = grad(of: r, wrt: [x], seed: Tensor(seed, shape: r.shape, dtype: r.dtype))[0].doubles
+            for b in 0..<k {
+                accumulate(gx, block: b, feature: f0 + b, n: n, features: features, sampleSize: sampleSize, values: values,
+                           offset: offset, into: &sensitivity)
             }
         }
         return sensitivity
+    }
+
+    /// Adds Σ_i ‖gx of sample i in replica `block`‖ / (|r_{i,f}| + offset) to sensitivity[f].
+    private static func accumulate(_ gx: [Double], block: Int, feature f: Int, n: Int, features: Int, sampleSize: Int,
+                                   values: [Double], offset: Double, into sensitivity: inout [Double]) {
+        for i in 0..<n {
+            let start = (block * n + i) * sampleSize
+            let norm = gx[start..<(start + sampleSize)].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard norm > 0 else { continue }
+            sensitivity[f] += norm / (Swift.abs(values[i * features + f]) + offset)
+        }
     }
 
     /// A classes×features weight gradient with columns `features` set to zero.
