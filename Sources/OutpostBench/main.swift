@@ -38,8 +38,9 @@ func usage() -> Never {
                     MSE < 1e-3 to the true image (exit 1 otherwise)
       --check-only  only the convergence check
       --soteria     instead of the workloads: time one local step's Soteria sensitivities
-                    (W3's LeNet on 1x28x28, batch 32) with one backward pass per feature
-                    and with the replicated-batch passes, and compare their results
+                    (W3's LeNet on 1x28x28, batches 1, 8, 32) with one backward pass per
+                    feature and with replicated-batch passes at several graph budgets,
+                    and compare their results
     """)
     exit(2)
 }
@@ -111,22 +112,29 @@ func convergenceCheck() throws -> (mse: Double, steps: Int, loss: Double) {
     return (mse, trial.iterations, trial.finalLoss)
 }
 
-/// Soteria's sensitivities for one local step of W3's setting, both ways.
+/// Soteria's sensitivities for one local step of W3's model (LeNet, 1×28×28), both ways,
+/// at a few batch sizes and replication budgets.
 func soteriaTiming() {
     let net = Network.lenet(channels: 1, imageSize: 28, classes: 10)
-    var rng = RandomGenerator(seed: 7)
-    let images = Tensor.uniform([FedAvgLeNet.batch, 1, 28, 28], using: &rng)
-    let step = LocalStep(network: net, parameters: net.initialState(.pytorchDefault, seed: 1).parameters, buffers: [],
-                         images: images, labels: (0..<FedAvgLeNet.batch).map { $0 % 10 }, iteration: 1, round: 1, training: true)
-    var start = now()
-    let after = Soteria.sensitivities(step, offset: 0.1)
-    let afterSeconds = now() - start
-    start = now()
-    let before = Soteria.perFeatureSensitivities(step, offset: 0.1)
-    let beforeSeconds = now() - start
-    let diff = zip(before, after).map { abs($0 - $1) / max(abs($0), 1e-12) }.max() ?? 0
-    print(String(format: "soteria: %d features, batch %d: per-feature passes %.3f s, replicated passes %.3f s (%.1fx); max relative difference %.2g",
-                 before.count, FedAvgLeNet.batch, beforeSeconds, afterSeconds, beforeSeconds / afterSeconds, diff))
+    let parameters = net.initialState(.pytorchDefault, seed: 1).parameters
+    for batch in [1, 8, 32] {
+        var rng = RandomGenerator(seed: 7)
+        let images = Tensor.uniform([batch, 1, 28, 28], using: &rng)
+        let step = LocalStep(network: net, parameters: parameters, buffers: [], images: images,
+                             labels: (0..<batch).map { $0 % 10 }, iteration: 1, round: 1, training: true)
+        var start = now()
+        let before = Soteria.perFeatureSensitivities(step, offset: 0.1)
+        let beforeSeconds = now() - start
+        print(String(format: "soteria: %d features, batch %d: per-feature passes %.3f s", before.count, batch, beforeSeconds))
+        for budget in [1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 25] {
+            start = now()
+            let after = Soteria.replicatedSensitivities(step, offset: 0.1, budget: budget)
+            let afterSeconds = now() - start
+            let diff = zip(before, after).map { abs($0 - $1) / max(abs($0), 1e-12) }.max() ?? 0
+            print(String(format: "  replicated passes, graph budget 2^%d: %.3f s (%.2fx); max relative difference %.2g",
+                         budget.trailingZeroBitCount, afterSeconds, beforeSeconds / afterSeconds, diff))
+        }
+    }
 }
 
 let options = parseOptions()

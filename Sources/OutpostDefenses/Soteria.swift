@@ -8,8 +8,7 @@ import OutpostTensor
 /// For the representation r = `network.features(x)` (N×F) and each feature f, the
 /// sensitivity is Σ_i ‖∂r_{i,f}/∂x_i‖ / (|r_{i,f}| + ε), summed over the batch, as in the
 /// authors' code (jeremy313/Soteria, `reconstruct_image.py`): the input gradient of the
-/// column r_{:,f} is taken with a backward pass seeded with 1 in column f (several features
-/// per pass on a replicated batch where samples are independent), its norm
+/// column r_{:,f} is taken with one backward pass per feature (seed 1 in column f), its norm
 /// per sample is divided by r_{i,f} + 0.1 and summed over samples. ε = 0.1 is the authors'
 /// offset (it keeps ReLU features at zero finite); ε = 0 gives the variant of the OUTPOST
 /// authors' code. |r| makes no difference for the non-negative features of this toolkit's
@@ -70,24 +69,21 @@ public struct Soteria: StepDefense {
     }
 
     /// Per feature f of `network.features`: Σ_i ‖∂r_{i,f}/∂x‖_i / (|r_{i,f}| + offset) over
-    /// the step's batch. A zero norm contributes 0; a non-zero norm over a zero denominator
-    /// contributes +∞ (such a feature is never pruned).
+    /// the step's batch, one backward pass per feature (``perFeatureSensitivities(_:offset:)``).
+    /// A zero norm contributes 0; a non-zero norm over a zero denominator contributes +∞
+    /// (such a feature is never pruned).
     ///
-    /// When the samples of the batch are independent (eval mode, or no batch norm) the batch
-    /// is replicated K times along the batch axis and one backward pass seeds K feature
-    /// columns at once, replica k carrying column f0 + k: the same input gradients as one
-    /// backward pass per feature, in F/K passes. K is chosen so the replicated forward graph
-    /// holds at most ``replicatedGraphBudget`` elements. In training mode with batch norm the
-    /// samples are coupled (a replica would change the batch statistics), and each feature
-    /// gets its own backward pass.
+    /// ``replicatedSensitivities(_:offset:budget:)`` gives the same values for independent
+    /// samples with several features per pass, but measured no faster on this engine (the
+    /// passes' cost is the convolutions' arithmetic, which replication does not reduce; see
+    /// docs/performance.md), so it is not the default.
     public static func sensitivities(_ step: LocalStep, offset: Double) -> [Double] {
-        let coupled = step.training && !step.network.bufferSpecs.isEmpty
-        return coupled ? perFeatureSensitivities(step, offset: offset) : replicatedSensitivities(step, offset: offset)
+        perFeatureSensitivities(step, offset: offset)
     }
 
-    /// Elements (of the step's dtype) the replicated forward graph of ``sensitivities`` may
-    /// hold: 2^25, 128 MB of Float32.
-    public static let replicatedGraphBudget = 1 << 25
+    /// Elements (of the step's dtype) the replicated forward graph of
+    /// ``replicatedSensitivities(_:offset:budget:)`` may hold by default: 2^18.
+    public static let replicatedGraphBudget = 1 << 18
 
     /// One backward pass per feature, on the step's own batch (any network, any mode).
     public static func perFeatureSensitivities(_ step: LocalStep, offset: Double) -> [Double] {
@@ -109,9 +105,12 @@ public struct Soteria: StepDefense {
         return sensitivity
     }
 
-    /// K features per backward pass on the batch replicated K times, K as large as `budget`
-    /// (elements of the replicated forward graph) allows; only for independent samples (see
-    /// ``sensitivities(_:offset:)``): with coupled samples it computes something else.
+    /// The same values as ``perFeatureSensitivities(_:offset:)`` for independent samples
+    /// (eval mode, or no batch norm), K features per backward pass: the batch is replicated K
+    /// times along the batch axis and replica k is seeded in column f0 + k. K is as large as
+    /// `budget` (elements of the replicated forward graph, `Tensor.graphElementCount`)
+    /// allows. With training-mode batch norm the replicas would change the batch statistics,
+    /// so it must not be used there.
     public static func replicatedSensitivities(_ step: LocalStep, offset: Double, budget: Int = replicatedGraphBudget) -> [Double] {
         let parameters = step.parameters.map(\.detached)
         func forward(_ x: Tensor) -> Tensor {

@@ -80,11 +80,9 @@ final class SoteriaTests: XCTestCase {
                 XCTAssertEqual(chunked[f], reference[f], accuracy: 1e-5 * Swift.max(abs(reference[f]), 1e-6), "budget \(budget), feature \(f)")
             }
         }
-        XCTAssertEqual(Soteria.sensitivities(step, offset: 0.1), Soteria.replicatedSensitivities(step, offset: 0.1))
     }
 
-    /// Batch norm in eval mode keeps samples independent: the replicated path applies and
-    /// agrees; in training mode the defense keeps one pass per feature.
+    /// Batch norm in eval mode keeps samples independent: the replicated path agrees there.
     func testReplicatedPassesWithBatchNormInEvalMode() throws {
         let fx = Fixture.synthetic(.resnet(.resnet20), batch: 2, seed: 5)
         let reference = Soteria.perFeatureSensitivities(fx.step(), offset: 0.1)
@@ -92,8 +90,6 @@ final class SoteriaTests: XCTestCase {
         for f in reference.indices {
             XCTAssertEqual(chunked[f], reference[f], accuracy: 1e-5 * Swift.max(abs(reference[f]), 1e-6), "feature \(f)")
         }
-        let training = fx.step(training: true)
-        XCTAssertEqual(Soteria.sensitivities(training, offset: 0.1), Soteria.perFeatureSensitivities(training, offset: 0.1))
     }
 
     func testOffsetAndPercentAreConfigurable() throws {
