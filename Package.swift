@@ -39,12 +39,15 @@ let package = Package(
         // The tensor engine: tensors, higher-order reverse-mode autodiff, CPU kernels.
         .target(
             name: "OutpostTensor",
-            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
+            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux])), "COutpostSIMD"],
             // Kernels hand raw pointers to worker threads, which Swift 6's Sendable
             // checking cannot express; they are race-free by construction (disjoint ranges).
             swiftSettings: [.swiftLanguageMode(.v5)]),
         // Layers, models, initializers, optimizers.
-        .target(name: "OutpostNN", dependencies: ["OutpostTensor", "OutpostSafetensors"]),
+        .target(name: "OutpostNN", dependencies: ["OutpostTensor", "OutpostSafetensors", "COutpostSIMD"]),
+        // Vector loops (AVX2 where the CPU has it, chosen at run time) that Swift's generic
+        // x86-64 code generation cannot emit: dot products, axpy, sigmoid.
+        .target(name: "COutpostSIMD"),
         // What crosses from a client to the server, and what the server is assumed to know.
         .target(name: "OutpostThreatModel", dependencies: ["OutpostTensor"]),
         // Gradient-leakage attacks. Depends on the threat model, never on data or clients.
@@ -75,7 +78,7 @@ let package = Package(
         // Federated learning simulation (FedAvg, FedSGD) with defense hooks and attack capture.
         .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel", "OutpostDefenses"]),
         // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
-        .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel"]),
+        .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel", "OutpostDefenses"]),
         .target(name: "OutpostLPIPS", dependencies: ["OutpostTensor", "OutpostSafetensors", "OutpostMetrics"]),
         // Results database (SQLite through GRDB) and the self-contained HTML report.
         .target(name: "OutpostResults", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "OutpostData"]),

@@ -3,6 +3,7 @@
 // runs it interleaved with the PyTorch peer (scripts/bench/torch_workloads.py).
 import Foundation
 import OutpostAttacks
+import OutpostDefenses
 import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
@@ -17,6 +18,8 @@ struct Options {
     var only: [String]? = nil
     /// Run exactly this many chunks (after one warm-up chunk) instead of timing: for profilers.
     var count: Int? = nil
+    /// Time Soteria's sensitivities instead of the workloads.
+    var soteria = false
 }
 
 func usage() -> Never {
@@ -34,6 +37,10 @@ func usage() -> Never {
       --check       after the timed part, run W1's attack to convergence and require
                     MSE < 1e-3 to the true image (exit 1 otherwise)
       --check-only  only the convergence check
+      --soteria     instead of the workloads: time one local step's Soteria sensitivities
+                    (W3's LeNet on 1x28x28, batches 1, 8, 32) with one backward pass per
+                    feature and with replicated-batch passes at several graph budgets,
+                    and compare their results
     """)
     exit(2)
 }
@@ -52,6 +59,7 @@ func parseOptions() -> Options {
         case "--json": o.json = true
         case "--check": o.check = true
         case "--check-only": o.check = true; o.checkOnly = true
+        case "--soteria": o.soteria = true
         default: usage()
         }
     }
@@ -104,8 +112,37 @@ func convergenceCheck() throws -> (mse: Double, steps: Int, loss: Double) {
     return (mse, trial.iterations, trial.finalLoss)
 }
 
+/// Soteria's sensitivities for one local step of W3's model (LeNet, 1×28×28), both ways,
+/// at a few batch sizes and replication budgets.
+func soteriaTiming() {
+    let net = Network.lenet(channels: 1, imageSize: 28, classes: 10)
+    let parameters = net.initialState(.pytorchDefault, seed: 1).parameters
+    for batch in [1, 8, 32] {
+        var rng = RandomGenerator(seed: 7)
+        let images = Tensor.uniform([batch, 1, 28, 28], using: &rng)
+        let step = LocalStep(network: net, parameters: parameters, buffers: [], images: images,
+                             labels: (0..<batch).map { $0 % 10 }, iteration: 1, round: 1, training: true)
+        var start = now()
+        let before = Soteria.perFeatureSensitivities(step, offset: 0.1)
+        let beforeSeconds = now() - start
+        print(String(format: "soteria: %d features, batch %d: per-feature passes %.3f s", before.count, batch, beforeSeconds))
+        for budget in [1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 25] {
+            start = now()
+            let after = Soteria.replicatedSensitivities(step, offset: 0.1, budget: budget)
+            let afterSeconds = now() - start
+            let diff = zip(before, after).map { abs($0 - $1) / max(abs($0), 1e-12) }.max() ?? 0
+            print(String(format: "  replicated passes, graph budget 2^%d: %.3f s (%.2fx); max relative difference %.2g",
+                         budget.trailingZeroBitCount, afterSeconds, beforeSeconds / afterSeconds, diff))
+        }
+    }
+}
+
 let options = parseOptions()
 Engine.threads = options.threads
+if options.soteria {
+    soteriaTiming()
+    exit(0)
+}
 var results: [Measurement] = []
 if !options.checkOnly {
     for (id, make) in allWorkloads where options.only?.contains(id) ?? true {

@@ -69,9 +69,24 @@ public struct Soteria: StepDefense {
     }
 
     /// Per feature f of `network.features`: Σ_i ‖∂r_{i,f}/∂x‖_i / (|r_{i,f}| + offset) over
-    /// the step's batch (one backward pass per feature). A zero norm contributes 0; a non-zero
-    /// norm over a zero denominator contributes +∞ (such a feature is never pruned).
+    /// the step's batch, one backward pass per feature (``perFeatureSensitivities(_:offset:)``).
+    /// A zero norm contributes 0; a non-zero norm over a zero denominator contributes +∞
+    /// (such a feature is never pruned).
+    ///
+    /// ``replicatedSensitivities(_:offset:budget:)`` gives the same values for independent
+    /// samples with several features per pass, but measured no faster on this engine (the
+    /// passes' cost is the convolutions' arithmetic, which replication does not reduce; see
+    /// docs/performance.md), so it is not the default.
     public static func sensitivities(_ step: LocalStep, offset: Double) -> [Double] {
+        perFeatureSensitivities(step, offset: offset)
+    }
+
+    /// Elements (of the step's dtype) the replicated forward graph of
+    /// ``replicatedSensitivities(_:offset:budget:)`` may hold by default: 2^18.
+    public static let replicatedGraphBudget = 1 << 18
+
+    /// One backward pass per feature, on the step's own batch (any network, any mode).
+    public static func perFeatureSensitivities(_ step: LocalStep, offset: Double) -> [Double] {
         let x = step.images.requiringGrad()
         var ctx = ForwardContext(parameters: step.parameters.map(\.detached), buffers: step.buffers,
                                  training: step.training, updatesRunningStatistics: false)
@@ -84,13 +99,61 @@ public struct Soteria: StepDefense {
             var seed = [Double](repeating: 0, count: n * features)
             for i in 0..<n { seed[i * features + f] = 1 }
             let gx = grad(of: r, wrt: [x], seed: Tensor(seed, shape: r.shape, dtype: r.dtype))[0].doubles
-            for i in 0..<n {
-                let norm = gx[(i * sampleSize)..<((i + 1) * sampleSize)].reduce(0) { $0 + $1 * $1 }.squareRoot()
-                guard norm > 0 else { continue }
-                sensitivity[f] += norm / (Swift.abs(values[i * features + f]) + offset)
+            accumulate(gx, block: 0, feature: f, n: n, features: features, sampleSize: sampleSize, values: values,
+                       offset: offset, into: &sensitivity)
+        }
+        return sensitivity
+    }
+
+    /// The same values as ``perFeatureSensitivities(_:offset:)`` for independent samples
+    /// (eval mode, or no batch norm), K features per backward pass: the batch is replicated K
+    /// times along the batch axis and replica k is seeded in column f0 + k. K is as large as
+    /// `budget` (elements of the replicated forward graph, `Tensor.graphElementCount`)
+    /// allows. With training-mode batch norm the replicas would change the batch statistics,
+    /// so it must not be used there.
+    public static func replicatedSensitivities(_ step: LocalStep, offset: Double, budget: Int = replicatedGraphBudget) -> [Double] {
+        let parameters = step.parameters.map(\.detached)
+        func forward(_ x: Tensor) -> Tensor {
+            var ctx = ForwardContext(parameters: parameters, buffers: step.buffers, training: step.training, updatesRunningStatistics: false)
+            return step.network.features(x, &ctx)
+        }
+        let images = step.images.detached
+        let single = forward(images.requiringGrad())
+        let (n, features) = (single.shape[0], single.shape[1])
+        let values = single.doubles
+        let sampleSize = images.count / n
+        let replicas = Swift.max(1, Swift.min(features, budget / Swift.max(1, single.graphElementCount)))
+        let x = (replicas == 1 ? images : Tensor.concat(Array(repeating: images, count: replicas), axis: 0)).requiringGrad()
+        let r = forward(x)
+        var sensitivity = [Double](repeating: 0, count: features)
+        var seed = [Double](repeating: 0, count: replicas * n * features)
+        for f0 in stride(from: 0, to: features, by: replicas) {
+            let k = Swift.min(replicas, features - f0)
+            for b in 0..<replicas {
+                for i in 0..<n {
+                    let row = (b * n + i) * features
+                    seed[row..<(row + features)].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+                    if b < k { seed[row + f0 + b] = 1 }
+                }
+            }
+            let gx = grad(of: r, wrt: [x], seed: Tensor(seed, shape: r.shape, dtype: r.dtype))[0].doubles
+            for b in 0..<k {
+                accumulate(gx, block: b, feature: f0 + b, n: n, features: features, sampleSize: sampleSize, values: values,
+                           offset: offset, into: &sensitivity)
             }
         }
         return sensitivity
+    }
+
+    /// Adds Σ_i ‖gx of sample i in replica `block`‖ / (|r_{i,f}| + offset) to sensitivity[f].
+    private static func accumulate(_ gx: [Double], block: Int, feature f: Int, n: Int, features: Int, sampleSize: Int,
+                                   values: [Double], offset: Double, into sensitivity: inout [Double]) {
+        for i in 0..<n {
+            let start = (block * n + i) * sampleSize
+            let norm = gx[start..<(start + sampleSize)].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard norm > 0 else { continue }
+            sensitivity[f] += norm / (Swift.abs(values[i * features + f]) + offset)
+        }
     }
 
     /// A classes×features weight gradient with columns `features` set to zero.

@@ -63,6 +63,35 @@ final class SoteriaTests: XCTestCase {
         try check(.synthetic(.resnet(.resnet20), batch: 2, seed: 5), "ResNet-20")
     }
 
+    /// The replicated path (several features per backward pass) gives the per-feature path's
+    /// sensitivities, whether the features divide into whole chunks or not.
+    func testReplicatedPassesEqualPerFeaturePasses() throws {
+        let fx = Fixture.synthetic(.lenet(channels: 1, imageSize: 12, classes: 4), batch: 3, initialization: .dlg, seed: 6)
+        let step = fx.step()
+        let reference = Soteria.perFeatureSensitivities(step, offset: 0.1)
+        XCTAssertEqual(reference.count, 108)
+        var ctx = ForwardContext(parameters: fx.state.parameters, buffers: fx.state.buffers, training: false, updatesRunningStatistics: false)
+        let graph = fx.network.features(fx.images.requiringGrad(), &ctx).graphElementCount
+        // Budgets of 1 replica, 5 (108 = 21·5 + 3) and all 108 features in one pass.
+        for budget in [1, 5 * graph, 1 << 30] {
+            let chunked = Soteria.replicatedSensitivities(step, offset: 0.1, budget: budget)
+            XCTAssertEqual(chunked.count, reference.count)
+            for f in reference.indices {
+                XCTAssertEqual(chunked[f], reference[f], accuracy: 1e-5 * Swift.max(abs(reference[f]), 1e-6), "budget \(budget), feature \(f)")
+            }
+        }
+    }
+
+    /// Batch norm in eval mode keeps samples independent: the replicated path agrees there.
+    func testReplicatedPassesWithBatchNormInEvalMode() throws {
+        let fx = Fixture.synthetic(.resnet(.resnet20), batch: 2, seed: 5)
+        let reference = Soteria.perFeatureSensitivities(fx.step(), offset: 0.1)
+        let chunked = Soteria.replicatedSensitivities(fx.step(), offset: 0.1, budget: 1 << 24)
+        for f in reference.indices {
+            XCTAssertEqual(chunked[f], reference[f], accuracy: 1e-5 * Swift.max(abs(reference[f]), 1e-6), "feature \(f)")
+        }
+    }
+
     func testOffsetAndPercentAreConfigurable() throws {
         let fx = Fixture.synthetic(.lenet(), batch: 1, initialization: .dlg, seed: 4)
         var s = try Soteria(.init(percent: 90, offset: 0))

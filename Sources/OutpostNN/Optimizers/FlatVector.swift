@@ -1,3 +1,4 @@
+import COutpostSIMD
 import OutpostTensor
 
 /// Loops over the flattened parameter vectors of L-BFGS. Arithmetic on elements runs in
@@ -8,19 +9,14 @@ enum FlatVector {
         precondition(a.count == b.count, "FlatVector.dot: lengths \(a.count) and \(b.count) differ")
         return a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
-                // Four partial sums: independent chains the CPU can overlap.
-                var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-                let n = pa.count, n4 = n & ~3
-                var j = 0
-                while j < n4 {
-                    s0 += Double(pa[j]) * Double(pb[j])
-                    s1 += Double(pa[j + 1]) * Double(pb[j + 1])
-                    s2 += Double(pa[j + 2]) * Double(pb[j + 2])
-                    s3 += Double(pa[j + 3]) * Double(pb[j + 3])
-                    j += 4
+                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                // Vectorized (COutpostSIMD), accumulating in Double as before.
+                if T.self == Float.self {
+                    return outpost_dot_f32(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                           UnsafeRawPointer(y).assumingMemoryBound(to: Float.self), pa.count)
                 }
-                while j < n { s0 += Double(pa[j]) * Double(pb[j]); j += 1 }
-                return (s0 + s1) + (s2 + s3)
+                return outpost_dot_f64(UnsafeRawPointer(x).assumingMemoryBound(to: Double.self),
+                                       UnsafeRawPointer(y).assumingMemoryBound(to: Double.self), pa.count)
             }
         }
     }
@@ -63,10 +59,17 @@ enum FlatVector {
     /// y ← y + α·x.
     static func axpy<T: TensorScalar>(_ alpha: Double, _ x: [T], _ y: inout [T]) {
         precondition(x.count == y.count, "FlatVector.axpy: lengths \(x.count) and \(y.count) differ")
-        let a = T(alpha)
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
-                for j in 0..<py.count { py[j] = py[j] + a * px[j] }
+                guard let xs = px.baseAddress, let ys = py.baseAddress else { return }
+                // Vectorized (COutpostSIMD); product and sum rounded separately, as before.
+                if T.self == Float.self {
+                    outpost_axpy_f32(Float(alpha), UnsafeRawPointer(xs).assumingMemoryBound(to: Float.self),
+                                     UnsafeMutableRawPointer(ys).assumingMemoryBound(to: Float.self), py.count)
+                } else {
+                    outpost_axpy_f64(alpha, UnsafeRawPointer(xs).assumingMemoryBound(to: Double.self),
+                                     UnsafeMutableRawPointer(ys).assumingMemoryBound(to: Double.self), py.count)
+                }
             }
         }
     }

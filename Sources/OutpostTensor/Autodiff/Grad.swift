@@ -168,3 +168,13 @@ struct NodeIndex {
         for (k, v) in zip(oldKeys, oldValues) where k != 0 { _ = put(k, v, overwrite: true) }
     }
 }
+
+extension Tensor {
+    /// Elements held by the autodiff graph behind this tensor: the outputs of every node it
+    /// depends on, itself included (0 for a constant). A measure of what a forward pass keeps
+    /// alive, for callers that size batches to a memory budget.
+    public var graphElementCount: Int {
+        guard let root = node else { return 0 }
+        return topologicalOrder(from: root).order.reduce(0) { $0 + ($1.outputBuffer?.count ?? Shapes.count($1.outputShape)) }
+    }
+}

@@ -19,7 +19,7 @@ final class Buffer: @unchecked Sendable {
     init(count: Int, dtype: DType) {
         self.count = count
         self.dtype = dtype
-        raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size, alignment: 64)
+        raw = MemoryPool.allocate(bytes: max(count, 1) * dtype.size)
     }
 
     /// A buffer whose elements are zero.
@@ -29,7 +29,7 @@ final class Buffer: @unchecked Sendable {
         return b
     }
 
-    deinit { raw.deallocate() }
+    deinit { MemoryPool.free(raw) }
 
     @inline(__always) func pointer<T: TensorScalar>(_: T.Type) -> UnsafeMutablePointer<T> {
         raw.assumingMemoryBound(to: T.self)

@@ -109,9 +109,11 @@ extension Kernels {
     }
 
     /// Source offsets of im2col for small images, per geometry: for each kernel position
-    /// (i, j) and output position, the offset in a channel plane, or h*w (a zero slot after
-    /// the plane) where the window reads padding. Short rows make the span-based loops below
-    /// spend more on bookkeeping than on copying; a table lookup per element does not.
+    /// (i, j) and output position o, the offset in a channel plane, or h*w + o (one of l
+    /// zero slots after the plane) where the window reads padding. Short rows make the
+    /// span-based loops below spend more on bookkeeping than on copying; a table lookup per
+    /// element does not. Distinct padding slots keep every offset of a row distinct, so
+    /// col2im's scatter-add never waits on its own previous store to the same address.
     final class GatherTable: @unchecked Sendable {
         let offsets: UnsafeMutablePointer<Int32>
         init(_ p: ConvProblem) {
@@ -123,7 +125,7 @@ extension Kernels {
                     for oy in 0..<p.oh {
                         for ox in 0..<p.ow {
                             let y = oy * sh - ph + i * dh, x = ox * sw - pw + j * dw
-                            offsets[t] = Int32(y >= 0 && y < p.h && x >= 0 && x < p.w ? y * p.w + x : p.h * p.w)
+                            offsets[t] = Int32(y >= 0 && y < p.h && x >= 0 && x < p.w ? y * p.w + x : p.h * p.w + oy * p.ow + ox)
                             t += 1
                         }
                     }
@@ -142,7 +144,7 @@ extension Kernels {
 
     /// Whether im2col and col2im of `p` go through a gather table (narrow outputs, small tables).
     @inline(__always)
-    static func usesGatherTable(_ p: ConvProblem) -> Bool { p.ow <= 16 && p.kh * p.kw * p.l <= 1 << 16 && p.h * p.w < Int(Int32.max) }
+    static func usesGatherTable(_ p: ConvProblem) -> Bool { p.ow <= 16 && p.kh * p.kw * p.l <= 1 << 16 && p.h * p.w + p.l < Int(Int32.max) }
 
     static func gatherTable(_ p: ConvProblem) -> GatherTable {
         let g = p.geometry
@@ -164,9 +166,9 @@ extension Kernels {
         if usesGatherTable(p) {
             let table = gatherTable(p).offsets
             let hw = p.h * p.w, kk = p.kh * p.kw, l = p.l
-            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + 1)
+            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + l)
             defer { plane.deallocate() }
-            plane[hw] = 0
+            (plane + hw).update(repeating: 0, count: l)
             for c in 0..<channels {
                 plane.update(from: x + c * hw, count: hw)
                 for r in 0..<kk {
@@ -209,15 +211,15 @@ extension Kernels {
     /// Folds columns back, adding overlapping contributions: the adjoint of `im2col`.
     static func col2im<T: TensorScalar>(_ cols: UnsafePointer<T>, channels: Int, _ p: ConvProblem, _ x: UnsafeMutablePointer<T>, ld: Int) {
         if usesGatherTable(p) {
-            // Within one row of the column matrix every real input position occurs at most
-            // once; padding reads all land in the extra slot, which is discarded.
+            // Within one row of the column matrix every offset occurs at most once; padding
+            // reads land in the extra slots after the plane, which are discarded.
             let table = gatherTable(p).offsets
             let hw = p.h * p.w, kk = p.kh * p.kw, l = p.l
-            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + 1)
+            let plane = UnsafeMutablePointer<T>.allocate(capacity: hw + l)
             defer { plane.deallocate() }
+            (plane + hw).update(repeating: 0, count: l)
             for c in 0..<channels {
                 plane.update(from: x + c * hw, count: hw)
-                plane[hw] = 0
                 for r in 0..<kk {
                     let line = cols + (c * kk + r) * ld, t = table + r * l
                     for o in 0..<l { plane[Int(t[o])] += line[o] }
@@ -324,8 +326,8 @@ extension Kernels {
                               c: y, ldc: ld, threads: threads)
             return
         }
-        let out = UnsafeMutablePointer<T>.allocate(capacity: p.cout * ld)
-        defer { out.deallocate() }
+        let out = MemoryPool.allocate(T.self, capacity: p.cout * ld)
+        defer { MemoryPool.free(out) }
         BLAS.gemmParallel(transA: false, transB: false, m: p.cout, n: ld, k: p.k, a: wt, lda: p.k, b: cols.pointer(T.self), ldb: ld,
                           c: out, ldc: ld, threads: threads)
         interleave(y, out, count: p.n, rows: p.cout, l: p.l, toImages: true)
@@ -338,8 +340,8 @@ extension Kernels {
         let cols = columns(x, p, T.self, threads: threads)
         let ld = p.n * p.l
         var a = gy
-        let g = UnsafeMutablePointer<T>.allocate(capacity: p.n > 1 ? p.cout * ld : 1)
-        defer { g.deallocate() }
+        let g = MemoryPool.allocate(T.self, capacity: p.n > 1 ? p.cout * ld : 1)
+        defer { MemoryPool.free(g) }
         if p.n > 1 {
             interleave(UnsafeMutablePointer(mutating: gy), g, count: p.n, rows: p.cout, l: p.l, toImages: false)
             a = UnsafePointer(g)
@@ -364,9 +366,9 @@ extension Kernels {
                                                       _ p: ConvProblem, _ images: Range<Int>, threads: Int) {
         if images.isEmpty { return }
         let chunk = imagesPerChunk(p, limit: images.count)
-        let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
-        let out = UnsafeMutablePointer<T>.allocate(capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
-        defer { cols.deallocate(); out.deallocate() }
+        let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
+        let out = MemoryPool.allocate(T.self, capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
+        defer { MemoryPool.free(cols); MemoryPool.free(out) }
         let imageSize = p.cin * p.h * p.w
         var start = images.lowerBound
         while start < images.upperBound {
@@ -389,8 +391,8 @@ extension Kernels {
 
     private static func conv2dGrouped<T: TensorScalar>(_ x: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         parallelFor(p.n, grain: convThreads(p) > 1 ? 1 : p.n) { images in
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l)
-            defer { cols.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l)
+            defer { MemoryPool.free(cols) }
             for n in images {
                 for g in 0..<p.groups {
                     let xg = x + (n * p.cin + g * p.cinG) * p.h * p.w
@@ -415,9 +417,9 @@ extension Kernels {
         let threads = convThreads(p)
         if unfoldsWholeBatch(p) {
             let ld = p.n * p.l, imageSize = p.cin * p.h * p.w
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.k * ld)
-            let g = UnsafeMutablePointer<T>.allocate(capacity: p.n > 1 ? p.cout * ld : 1)
-            defer { cols.deallocate(); g.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.k * ld)
+            let g = MemoryPool.allocate(T.self, capacity: p.n > 1 ? p.cout * ld : 1)
+            defer { MemoryPool.free(cols); MemoryPool.free(g) }
             var src = gy
             if p.n > 1 {
                 interleave(UnsafeMutablePointer(mutating: gy), g, count: p.n, rows: p.cout, l: p.l, toImages: false)
@@ -452,9 +454,9 @@ extension Kernels {
         }
         (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize)
         let chunk = imagesPerChunk(p, limit: images.count)
-        let cols = UnsafeMutablePointer<T>.allocate(capacity: p.k * p.l * chunk)
-        let g = UnsafeMutablePointer<T>.allocate(capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
-        defer { cols.deallocate(); g.deallocate() }
+        let cols = MemoryPool.allocate(T.self, capacity: p.k * p.l * chunk)
+        let g = MemoryPool.allocate(T.self, capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
+        defer { MemoryPool.free(cols); MemoryPool.free(g) }
         var start = images.lowerBound
         while start < images.upperBound {
             let c = Swift.min(chunk, images.upperBound - start)
@@ -474,8 +476,8 @@ extension Kernels {
     private static func conv2dInputGradGrouped<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         dx.update(repeating: 0, count: p.n * p.cin * p.h * p.w)
         parallelFor(p.n, grain: convThreads(p) > 1 ? 1 : p.n) { images in
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.k * p.l)
-            defer { cols.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.k * p.l)
+            defer { MemoryPool.free(cols) }
             for n in images {
                 for g in 0..<p.groups {
                     let dxg = dx + (n * p.cin + g * p.cinG) * p.h * p.w
@@ -497,8 +499,8 @@ extension Kernels {
         let threads = convThreads(p)
         let wCount = p.cout * p.k
         if threads > 1 && p.n >= threads {
-            let partial = UnsafeMutablePointer<T>.allocate(capacity: (threads - 1) * wCount)
-            defer { partial.deallocate() }
+            let partial = MemoryPool.allocate(T.self, capacity: (threads - 1) * wCount)
+            defer { MemoryPool.free(partial) }
             parallelChunks(threads) { t in
                 conv2dWeightGradImages(x, gy, t == 0 ? dw : partial + (t - 1) * wCount, p, slice(t, of: threads, p.n), threads: 1)
             }
@@ -518,9 +520,9 @@ extension Kernels {
         if images.isEmpty { dw.update(repeating: 0, count: p.cout * p.k); return }
         let imageSize = p.cin * p.h * p.w
         let chunk = imagesPerChunk(p, limit: images.count)
-        let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
-        let g = UnsafeMutablePointer<T>.allocate(capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
-        defer { cols.deallocate(); g.deallocate() }
+        let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l * chunk)
+        let g = MemoryPool.allocate(T.self, capacity: chunk > 1 ? p.cout * p.l * chunk : 1)
+        defer { MemoryPool.free(cols); MemoryPool.free(g) }
         var start = images.lowerBound
         while start < images.upperBound {
             let c = Swift.min(chunk, images.upperBound - start)
@@ -544,13 +546,13 @@ extension Kernels {
     private static func conv2dWeightGradGrouped<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         let wCount = p.cout * p.k
         let chunks = convThreads(p) > 1 ? Swift.min(Engine.threads, p.n) : 1
-        let partial = UnsafeMutablePointer<T>.allocate(capacity: chunks * wCount)
-        defer { partial.deallocate() }
+        let partial = MemoryPool.allocate(T.self, capacity: chunks * wCount)
+        defer { MemoryPool.free(partial) }
         partial.update(repeating: 0, count: chunks * wCount)
         let per = (p.n + chunks - 1) / chunks
         parallelChunks(chunks) { chunk in
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: p.isPointwise ? 1 : p.k * p.l)
-            defer { cols.deallocate() }
+            let cols = MemoryPool.allocate(T.self, capacity: p.isPointwise ? 1 : p.k * p.l)
+            defer { MemoryPool.free(cols) }
             let acc = partial + chunk * wCount
             for n in (chunk * per)..<Swift.min(p.n, (chunk + 1) * per) {
                 for g in 0..<p.groups {

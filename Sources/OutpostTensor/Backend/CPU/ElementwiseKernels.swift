@@ -1,3 +1,5 @@
+import COutpostSIMD
+
 /// Elementwise maps of one tensor.
 enum UnaryOp {
     case neg, exp, log, sqrt, abs, sign, sigmoid, tanh, relu, erf, softplus, square, reciprocal
@@ -43,6 +45,13 @@ enum Kernels {
 
     static func unary(_ x: Buffer, _ op: UnaryOp) -> Buffer {
         let out = Buffer(count: x.count, dtype: x.dtype)
+        if case .sigmoid = op, x.dtype == .float32 {
+            // Vectorized exp (COutpostSIMD): libm's expf one element at a time dominated
+            // sigmoid networks' forward passes.
+            let src = x.pointer(Float.self), dst = out.pointer(Float.self)
+            parallelFor(x.count, grain: 1 << 15) { r in outpost_sigmoid_f32(src + r.lowerBound, dst + r.lowerBound, r.count) }
+            return out
+        }
         switch x.dtype {
         case .float32: unaryT(x.pointer(Float.self), out.pointer(Float.self), x.count, op)
         case .float64: unaryT(x.pointer(Double.self), out.pointer(Double.self), x.count, op)

@@ -1,0 +1,34 @@
+#ifndef OUTPOST_SIMD_H
+#define OUTPOST_SIMD_H
+
+// Vector loops the Swift compiler cannot emit for the package's generic x86-64 target:
+// each function picks AVX2+FMA code at run time where the CPU has it (and a plain C loop
+// elsewhere, including non-x86 machines). Results do not depend on which path runs beyond
+// the order of Double additions in the dot products.
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Σ a[i]·b[i], accumulated in double (each Float product is exact in double).
+double outpost_dot_f32(const float *a, const float *b, long n);
+double outpost_dot_f64(const double *a, const double *b, long n);
+
+/// y[i] = y[i] + alpha·x[i], rounded after the product and after the sum (no fused
+/// multiply-add), as the scalar Swift loop it replaces.
+void outpost_axpy_f32(float alpha, const float *x, float *y, long n);
+void outpost_axpy_f64(double alpha, const double *x, double *y, long n);
+
+/// y[i] = 1 / (1 + exp(-x[i])) for x >= 0 and exp(x) / (1 + exp(x)) otherwise, with a
+/// vectorized exp (Cephes' polynomial, within 2 ulp of expf); lanes outside the
+/// polynomial's range, and NaN, go through libm.
+void outpost_sigmoid_f32(const float *x, float *y, long n);
+
+/// Which code path the functions above take: "avx2" or "scalar".
+const char *outpost_simd_path(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,213 @@
+#include "outpost_simd.h"
+
+#include <math.h>
+
+// Products and sums are rounded separately, as in the Swift loops these replace: no
+// contraction into fused multiply-adds unless written explicitly.
+#pragma clang fp contract(off)
+
+// MARK: Portable loops
+
+static double dot_f32_scalar(const float *a, const float *b, long n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    long j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += (double)a[j] * (double)b[j];
+        s1 += (double)a[j + 1] * (double)b[j + 1];
+        s2 += (double)a[j + 2] * (double)b[j + 2];
+        s3 += (double)a[j + 3] * (double)b[j + 3];
+    }
+    for (; j < n; j++) s0 += (double)a[j] * (double)b[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static double dot_f64_scalar(const double *a, const double *b, long n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    long j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += a[j] * b[j];
+        s1 += a[j + 1] * b[j + 1];
+        s2 += a[j + 2] * b[j + 2];
+        s3 += a[j + 3] * b[j + 3];
+    }
+    for (; j < n; j++) s0 += a[j] * b[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void axpy_f32_scalar(float alpha, const float *x, float *y, long n) {
+    for (long j = 0; j < n; j++) y[j] = y[j] + alpha * x[j];
+}
+
+static void axpy_f64_scalar(double alpha, const double *x, double *y, long n) {
+    for (long j = 0; j < n; j++) y[j] = y[j] + alpha * x[j];
+}
+
+static inline float sigmoid1(float v) {
+    if (v >= 0) return 1.0f / (1.0f + expf(-v));
+    float e = expf(v);
+    return e / (1.0f + e);
+}
+
+static void sigmoid_f32_scalar(const float *x, float *y, long n) {
+    for (long j = 0; j < n; j++) y[j] = sigmoid1(x[j]);
+}
+
+// MARK: AVX2 + FMA
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define OUTPOST_X86 1
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static double hsum256d(__m256d v) {
+    __m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
+    lo = _mm_add_pd(lo, hi);
+    return _mm_cvtsd_f64(_mm_add_sd(lo, _mm_unpackhi_pd(lo, lo)));
+}
+
+AVX2 static double dot_f32_avx2(const float *a, const float *b, long n) {
+    // Products of two floats are exact in double, so a fused multiply-add in double
+    // rounds once, like the scalar loop's multiply then add.
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 va = _mm256_loadu_ps(a + j), vb = _mm256_loadu_ps(b + j);
+        __m256 wa = _mm256_loadu_ps(a + j + 8), wb = _mm256_loadu_ps(b + j + 8);
+        s0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(va)), _mm256_cvtps_pd(_mm256_castps256_ps128(vb)), s0);
+        s1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(va, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(vb, 1)), s1);
+        s2 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(wa)), _mm256_cvtps_pd(_mm256_castps256_ps128(wb)), s2);
+        s3 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(wa, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(wb, 1)), s3);
+    }
+    for (; j + 4 <= n; j += 4)
+        s0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + j)), _mm256_cvtps_pd(_mm_loadu_ps(b + j)), s0);
+    double s = hsum256d(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    for (; j < n; j++) s += (double)a[j] * (double)b[j];
+    return s;
+}
+
+AVX2 static double dot_f64_avx2(const double *a, const double *b, long n) {
+    // Double products are not exact: multiply, then add, as the scalar loop does.
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(b + j)));
+        s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(a + j + 4), _mm256_loadu_pd(b + j + 4)));
+        s2 = _mm256_add_pd(s2, _mm256_mul_pd(_mm256_loadu_pd(a + j + 8), _mm256_loadu_pd(b + j + 8)));
+        s3 = _mm256_add_pd(s3, _mm256_mul_pd(_mm256_loadu_pd(a + j + 12), _mm256_loadu_pd(b + j + 12)));
+    }
+    for (; j + 4 <= n; j += 4) s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(b + j)));
+    double s = hsum256d(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    for (; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
+AVX2 static void axpy_f32_avx2(float alpha, const float *x, float *y, long n) {
+    __m256 va = _mm256_set1_ps(alpha);
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 p0 = _mm256_mul_ps(va, _mm256_loadu_ps(x + j)), p1 = _mm256_mul_ps(va, _mm256_loadu_ps(x + j + 8));
+        _mm256_storeu_ps(y + j, _mm256_add_ps(_mm256_loadu_ps(y + j), p0));
+        _mm256_storeu_ps(y + j + 8, _mm256_add_ps(_mm256_loadu_ps(y + j + 8), p1));
+    }
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, _mm256_add_ps(_mm256_loadu_ps(y + j), _mm256_mul_ps(va, _mm256_loadu_ps(x + j))));
+    for (; j < n; j++) y[j] = y[j] + alpha * x[j];
+}
+
+AVX2 static void axpy_f64_avx2(double alpha, const double *x, double *y, long n) {
+    __m256d va = _mm256_set1_pd(alpha);
+    long j = 0;
+    for (; j + 4 <= n; j += 4) _mm256_storeu_pd(y + j, _mm256_add_pd(_mm256_loadu_pd(y + j), _mm256_mul_pd(va, _mm256_loadu_pd(x + j))));
+    for (; j < n; j++) y[j] = y[j] + alpha * x[j];
+}
+
+/// exp(v) for v in [-87, 0] (Cephes expf: v = n·ln2 + r, |r| <= ln2/2, degree-7 polynomial).
+AVX2 static inline __m256 exp_nonpositive_avx2(__m256 v) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(v, _mm256_mul_ps(fx, c1));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(fx, c2));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+AVX2 static void sigmoid_f32_avx2(const float *x, float *y, long n) {
+    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 limit = _mm256_set1_ps(87.0f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        __m256 a = _mm256_and_ps(v, absMask);
+        // Ordered compare: NaN lanes fail it and take the scalar path.
+        if (_mm256_movemask_ps(_mm256_cmp_ps(a, limit, _CMP_LE_OQ)) != 0xff) {
+            for (long k = j; k < j + 8; k++) y[k] = sigmoid1(x[k]);
+            continue;
+        }
+        __m256 e = exp_nonpositive_avx2(_mm256_sub_ps(zero, a));      // exp(-|x|)
+        __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+        _mm256_storeu_ps(y + j, _mm256_div_ps(num, _mm256_add_ps(one, e)));
+    }
+    for (; j < n; j++) y[j] = sigmoid1(x[j]);
+}
+#endif
+
+// MARK: Dispatch
+
+static int use_avx2(void) {
+#ifdef OUTPOST_X86
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+#else
+    return 0;
+#endif
+}
+
+double outpost_dot_f32(const float *a, const float *b, long n) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) return dot_f32_avx2(a, b, n);
+#endif
+    return dot_f32_scalar(a, b, n);
+}
+
+double outpost_dot_f64(const double *a, const double *b, long n) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) return dot_f64_avx2(a, b, n);
+#endif
+    return dot_f64_scalar(a, b, n);
+}
+
+void outpost_axpy_f32(float alpha, const float *x, float *y, long n) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) { axpy_f32_avx2(alpha, x, y, n); return; }
+#endif
+    axpy_f32_scalar(alpha, x, y, n);
+}
+
+void outpost_axpy_f64(double alpha, const double *x, double *y, long n) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) { axpy_f64_avx2(alpha, x, y, n); return; }
+#endif
+    axpy_f64_scalar(alpha, x, y, n);
+}
+
+void outpost_sigmoid_f32(const float *x, float *y, long n) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) { sigmoid_f32_avx2(x, y, n); return; }
+#endif
+    sigmoid_f32_scalar(x, y, n);
+}
+
+const char *outpost_simd_path(void) { return use_avx2() ? "avx2" : "scalar"; }
