@@ -63,7 +63,7 @@ let package = Package(
         ]),
         // The `outpost` command line: a thin layer over OutpostExperiments.
         .executableTarget(name: "OutpostCLI", dependencies: [
-            "OutpostExperiments", "OutpostConfig", "OutpostData", "OutpostMetrics", "OutpostAttacks", "OutpostTensor", "OutpostResults",
+            "OutpostExperiments", "OutpostConfig", "OutpostData", "OutpostMetrics", "OutpostAttacks", "OutpostTensor", "OutpostResults", "OutpostBenchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Data set readers, federated partitions, image input/output.
@@ -78,7 +78,9 @@ let package = Package(
         // Federated learning simulation (FedAvg, FedSGD) with defense hooks and attack capture.
         .target(name: "OutpostFederated", dependencies: ["OutpostTensor", "OutpostNN", "OutpostData", "OutpostThreatModel", "OutpostDefenses"]),
         // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
-        .executableTarget(name: "OutpostBench", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel", "OutpostDefenses"]),
+        // The benchmark workloads (docs/performance.md), for `outpost-bench` and `outpost bench`.
+        .target(name: "OutpostBenchmarks", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel", "OutpostDefenses"]),
+        .executableTarget(name: "OutpostBench", dependencies: ["OutpostBenchmarks", "OutpostTensor"]),
         .target(name: "OutpostLPIPS", dependencies: ["OutpostTensor", "OutpostSafetensors", "OutpostMetrics"]),
         // Results database (SQLite through GRDB) and the self-contained HTML report.
         .target(name: "OutpostResults", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "OutpostData"]),

@@ -23,7 +23,7 @@ struct Outpost: ParsableCommand {
           outpost metrics truth.png reconstruction.png
           outpost data list
         """,
-        subcommands: [Demo.self, Run.self, Attack.self, Evaluate.self, Train.self, Threshold.self, Report.self, Metrics.self, DataCommand.self])
+        subcommands: [Demo.self, Run.self, Attack.self, Evaluate.self, Train.self, Threshold.self, Report.self, Metrics.self, DataCommand.self, Bench.self])
 }
 
 /// Options every command shares.

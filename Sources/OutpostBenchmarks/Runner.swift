@@ -1,0 +1,126 @@
+// The benchmark workloads and their timing, shared by the `outpost-bench` executable and
+// `outpost bench`.
+import Foundation
+import OutpostAttacks
+import OutpostDefenses
+import OutpostNN
+import OutpostTensor
+import OutpostThreatModel
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// One workload's measured rate.
+public struct BenchmarkMeasurement: Sendable, Codable {
+    public let id: String, name: String, unit: String
+    /// Units of work done in `seconds`.
+    public let units: Int
+    public let seconds: Double
+    public var rate: Double { Double(units) / seconds }
+}
+
+/// W1's convergence check: the attack run to convergence must recover the image.
+public struct ConvergenceCheck: Sendable {
+    public let mse: Double, steps: Int, loss: Double
+    public var passed: Bool { mse < 1e-3 }
+}
+
+/// The benchmark workloads of docs/performance.md, shared by `outpost-bench` and `outpost bench`.
+public enum Benchmarks {
+    /// The workloads' ids ("W1" ... "W5"), in order.
+    public static var ids: [String] { allWorkloads.map(\.id) }
+
+    /// Runs workload `id` for `seconds` after `warmup` seconds (or, with `count`, exactly
+    /// `count` chunks after one warm-up chunk, for profilers); nil for an unknown id.
+    public static func measure(_ id: String, seconds: Double, warmup: Double, count: Int? = nil) -> BenchmarkMeasurement? {
+        guard let make = allWorkloads.first(where: { $0.id == id })?.make else { return nil }
+        return OutpostBenchmarks.measure(make, seconds: seconds, warmup: warmup, count: count)
+    }
+
+    /// W1 run to convergence with the attack itself.
+    public static func convergence() throws -> ConvergenceCheck {
+        let c = try convergenceCheck()
+        return ConvergenceCheck(mse: c.mse, steps: c.steps, loss: c.loss)
+    }
+
+    /// Prints Soteria's sensitivities timed both ways.
+    public static func soteria() { soteriaTiming() }
+
+    /// One JSON object: engine, threads, BLAS core, each workload's rate and the check.
+    public static func json(_ results: [BenchmarkMeasurement], threads: Int, check: ConvergenceCheck?) -> String {
+        var fields: [String] = []
+        for m in results {
+            fields.append("\"\(m.id)\": {\"name\": \"\(m.name)\", \"unit\": \"\(m.unit)\", \"rate\": \(m.rate), \"units\": \(m.units), \"seconds\": \(m.seconds)}")
+        }
+        var object = "{\"engine\": \"outpost\", \"threads\": \(threads), \"blas\": \"\(Engine.blasCore)\", \"workloads\": {\(fields.joined(separator: ", "))}"
+        if let check { object += ", \"check\": {\"mse\": \(check.mse), \"steps\": \(check.steps), \"passed\": \(check.passed)}" }
+        return object + "}"
+    }
+
+    /// A table line for one measurement.
+    public static func line(_ m: BenchmarkMeasurement) -> String {
+        "\(m.id) \(m.name.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(format: "%12.2f", m.rate)) \(m.unit)  (\(m.units) in \(String(format: "%.2f", m.seconds)) s)"
+    }
+}
+
+func measure(_ make: () -> any Workload, seconds: Double, warmup: Double, count: Int?) -> BenchmarkMeasurement {
+    var w = make()
+    if let count {
+        _ = w.run()
+        let start = now()
+        let units = (0..<count).reduce(0) { s, _ in s + w.run() }
+        return BenchmarkMeasurement(id: w.id, name: w.name, unit: w.unit, units: units, seconds: now() - start)
+    }
+    let warmEnd = now() + warmup
+    repeat { _ = w.run() } while now() < warmEnd
+    var units = 0
+    let start = now()
+    var elapsed = 0.0
+    repeat {
+        units += w.run()
+        elapsed = now() - start
+    } while elapsed < seconds
+    return BenchmarkMeasurement(id: w.id, name: w.name, unit: w.unit, units: units, seconds: elapsed)
+}
+
+/// W1 run to convergence with the attack itself (GradientInversion.dlg): the reconstruction
+/// must match the true image.
+func convergenceCheck() throws -> (mse: Double, steps: Int, loss: Double) {
+    let w = DLGLeNet()
+    let payload = ClientPayload(kind: .gradient, tensors: w.target, sampleCount: 1)
+    let target = try AttackTarget(network: w.net, globalState: w.state, payload: payload,
+                                  knowledge: ServerKnowledge(batchSize: 1, normalization: .identity(channels: 3)))
+    let outcome = try GradientInversion.dlg(iterations: 300).run(on: target, seed: 0)
+    guard let trial = outcome.attackerChoice else { return (.infinity, 0, .nan) }
+    let mse = withoutGrad { (trial.pixels - w.truth).squared().mean().item }
+    return (mse, trial.iterations, trial.finalLoss)
+}
+
+/// Soteria's sensitivities for one local step of W3's model (LeNet, 1×28×28), both ways,
+/// at a few batch sizes and replication budgets.
+func soteriaTiming() {
+    let net = Network.lenet(channels: 1, imageSize: 28, classes: 10)
+    let parameters = net.initialState(.pytorchDefault, seed: 1).parameters
+    for batch in [1, 8, 32] {
+        var rng = RandomGenerator(seed: 7)
+        let images = Tensor.uniform([batch, 1, 28, 28], using: &rng)
+        let step = LocalStep(network: net, parameters: parameters, buffers: [], images: images,
+                             labels: (0..<batch).map { $0 % 10 }, iteration: 1, round: 1, training: true)
+        var start = now()
+        let before = Soteria.perFeatureSensitivities(step, offset: 0.1)
+        let beforeSeconds = now() - start
+        print(String(format: "soteria: %d features, batch %d: per-feature passes %.3f s", before.count, batch, beforeSeconds))
+        for budget in [1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 25] {
+            start = now()
+            let after = Soteria.replicatedSensitivities(step, offset: 0.1, budget: budget)
+            let afterSeconds = now() - start
+            let diff = zip(before, after).map { abs($0 - $1) / max(abs($0), 1e-12) }.max() ?? 0
+            print(String(format: "  replicated passes, graph budget 2^%d: %.3f s (%.2fx); max relative difference %.2g",
+                         budget.trailingZeroBitCount, afterSeconds, beforeSeconds / afterSeconds, diff))
+        }
+    }
+}
+
