@@ -20,24 +20,18 @@ struct Attack: ParsableCommand {
           outpost attack audit.yml --resume                            (after an interruption)
         """)
 
-    @Argument(help: "The audit configuration (YAML).")
-    var config: String
-    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
-    var overrides: [String] = []
-    @Option(name: .long, help: "Seed of the attack's dummy data (overrides attack.seed).")
-    var seed: Int?
+    @OptionGroup var options: ConfigOptions
     @OptionGroup var resume: ResumeOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            var input = try ConfigInput(path: config, overrides: overrides)
-            try input.set(["attack", "seed"], to: seed)
+            let input = try options.input(seedKey: ["attack", "seed"])
             let points = try ConfigGrid.expand(input.document) { try CapturedUpdateAudit.read($0, relativeTo: input.directory) }
             guard let base = points.first?.configuration.outputDirectory else { return }
             let progress = common.quiet ? nil : ProgressPrinter(label: "attack")
-            let (summaries, report) = try recordingRun(in: base, kind: "attack", configuration: input, label: (config as NSString).lastPathComponent,
+            let (summaries, report) = try recordingRun(in: base, kind: "attack", configuration: input, label: options.label,
                                                        resume: resume.resume, quiet: common.quiet) { journal -> [AuditSummary] in
                 try points.enumerated().map { i, point in
                     var audit = point.configuration

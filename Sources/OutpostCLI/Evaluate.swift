@@ -18,24 +18,18 @@ struct Evaluate: ParsableCommand {
           outpost evaluate examples/evaluate/table3.yml --resume      (after an interruption)
         """)
 
-    @Argument(help: "The evaluation configuration (YAML).")
-    var config: String
-    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
-    var overrides: [String] = []
-    @Option(name: .long, help: "Seed of the ground-truth draw and the models (overrides the configuration's seed).")
-    var seed: Int?
+    @OptionGroup var options: ConfigOptions
     @OptionGroup var resume: ResumeOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            var input = try ConfigInput(path: config, overrides: overrides)
-            try input.set(["seed"], to: seed)
+            let input = try options.input()
             let evaluation = try LeakageEvaluation.read(input.section(), relativeTo: input.directory)
             let progress = common.quiet ? nil : ProgressPrinter(label: "attack")
             let (cells, report) = try recordingRun(in: evaluation.outputDirectory, kind: "evaluate", configuration: input,
-                                                   label: (config as NSString).lastPathComponent, resume: resume.resume, quiet: common.quiet) { journal in
+                                                   label: options.label, resume: resume.resume, quiet: common.quiet) { journal in
                 try evaluation.run(journal: journal, progress: { line in if !common.quiet { log(line) } }, attackProgress: progress?.callback)
             }
             if common.json { try printJSON(cells); return }

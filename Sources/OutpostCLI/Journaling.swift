@@ -34,6 +34,26 @@ struct ConfigInput {
     func canonical() throws -> String { String(decoding: try document.jsonData(), as: UTF8.self) }
 }
 
+/// The configuration file, `--set` overrides and `--seed`, shared by the commands that do work.
+struct ConfigOptions: ParsableArguments {
+    @Argument(help: "The configuration (YAML); docs/configuration.md lists every key.")
+    var config: String
+    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
+    var overrides: [String] = []
+    @Option(name: .long, help: "Seed (overrides the configuration's seed; for `attack`, attack.seed).")
+    var seed: Int?
+
+    /// The configuration with the overrides and the seed (at `seedKey`) applied.
+    func input(seedKey: [String] = ["seed"]) throws -> ConfigInput {
+        var input = try ConfigInput(path: config, overrides: overrides)
+        try input.set(seedKey, to: seed)
+        return input
+    }
+
+    /// The file's name, as a run's label.
+    var label: String { (config as NSString).lastPathComponent }
+}
+
 /// `--resume` for the commands that record their results.
 struct ResumeOption: ParsableArguments {
     @Flag(name: .long, help: "Continue the latest interrupted run of the same configuration in the output folder, skipping what it recorded.")

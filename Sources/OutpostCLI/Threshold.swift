@@ -22,28 +22,27 @@ struct Threshold: ParsableCommand {
           outpost threshold examples/papers/masking/threshold-mnist.yml --threads 1 --json
         """)
 
-    @Argument(help: "The threshold-search configuration (YAML).")
-    var config: String
-    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
-    var overrides: [String] = []
-    @Option(name: .long, help: "Seed of the data, model and defenses (overrides the configuration's seed).")
-    var seed: Int?
+    @OptionGroup var options: ConfigOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            let url = URL(fileURLWithPath: config)
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                throw ConfigError(path: "", message: "cannot read configuration file \(config)")
+            let input = try options.input()
+            let search = try ThresholdSearch.read(input.section(), relativeTo: input.directory)
+            let (report, html) = try recordingRun(in: search.outputDirectory, kind: "threshold", configuration: input, label: options.label,
+                                                  resume: false, quiet: common.quiet) { journal -> ThresholdSearch.Report in
+                let report = try search.run { line in if !common.quiet { log(line) } }
+                for s in report.searches {
+                    if let t = s.threshold { try journal.store.setValue(t, forKey: "threshold (\(s.parameter))", run: journal.runId, series: s.defense) }
+                    try journal.store.setValue("\(s.status)", forKey: "outcome", run: journal.runId, series: s.defense)
+                    try journal.store.setValue(Double(s.probes.count), forKey: "probes", run: journal.runId, series: s.defense)
+                }
+                return report
             }
-            var doc = try ConfigValue.parse(yaml: text, source: config).applying(overrides: overrides)
-            if let seed { doc = try doc.setting(["seed"], to: .scalar(String(seed))) }
-            let search = try ThresholdSearch.read(ConfigSection(doc), relativeTo: url.deletingLastPathComponent())
-            let report = try search.run { line in if !common.quiet { FileHandle.standardError.write(Data("\(line)\n".utf8)) } }
             if common.json { try printJSON(report); return }
             print(search.table(report))
-            print("written to \(search.outputDirectory)")
+            print("written to \(search.outputDirectory)\nreport: \(html)")
         }
     }
 }

@@ -18,19 +18,14 @@ struct Train: ParsableCommand {
           outpost train examples/train/fig3.yml --resume
         """)
 
-    @Argument(help: "The training configuration (YAML).")
-    var config: String
-    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
-    var overrides: [String] = []
-    @Option(name: .long, help: "Seed (overrides the configuration's seed).")
-    var seed: Int?
+    @OptionGroup var options: ConfigOptions
     @OptionGroup var resume: ResumeOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            try runFederated(config: config, overrides: overrides, seed: seed, kind: "train", attacks: false, resume: resume.resume, common: common)
+            try runFederated(options, kind: "train", attacks: false, resume: resume.resume, common: common)
         }
     }
 }
@@ -51,31 +46,25 @@ struct Run: ParsableCommand {
           outpost run examples/run/fedavg-attacks.yml --resume
         """)
 
-    @Argument(help: "The run configuration (YAML).")
-    var config: String
-    @Option(name: .customLong("set"), help: "Override a configuration key: key.path=value (repeatable).")
-    var overrides: [String] = []
-    @Option(name: .long, help: "Seed (overrides the configuration's seed).")
-    var seed: Int?
+    @OptionGroup var options: ConfigOptions
     @OptionGroup var resume: ResumeOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try common.apply()
         try reportingErrors {
-            try runFederated(config: config, overrides: overrides, seed: seed, kind: "run", attacks: true, resume: resume.resume, common: common)
+            try runFederated(options, kind: "run", attacks: true, resume: resume.resume, common: common)
         }
     }
 }
 
 /// `outpost train` and `outpost run`: the same federated training, the latter with attacks.
-func runFederated(config: String, overrides: [String], seed: Int?, kind: String, attacks: Bool, resume: Bool, common: CommonOptions) throws {
-    var input = try ConfigInput(path: config, overrides: overrides)
-    try input.set(["seed"], to: seed)
+func runFederated(_ options: ConfigOptions, kind: String, attacks: Bool, resume: Bool, common: CommonOptions) throws {
+    let input = try options.input()
     let training = try FederatedTraining.read(input.section(), relativeTo: input.directory, attacks: attacks)
     let progress = common.quiet ? nil : ProgressPrinter(label: "attack")
     let (series, report) = try recordingRun(in: training.outputDirectory, kind: kind, configuration: input,
-                                            label: (config as NSString).lastPathComponent, resume: resume, quiet: common.quiet) { journal in
+                                            label: options.label, resume: resume, quiet: common.quiet) { journal in
         try training.run(journal: journal, resume: resume, progress: { line in if !common.quiet { log(line) } },
                          attackProgress: progress?.callback)
     }
