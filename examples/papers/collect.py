@@ -52,7 +52,7 @@ def fmt(x, spec):
 
 def table1(lines):
     lines.append("## Table I: DLG on one image, by model initialization and training stage\n")
-    lines.append("| model | round attacked | test accuracy of the global model then | trial SSIMs (RS1, RS2, RS3) | best SSIM | best MSE |")
+    lines.append("| model | round attacked | test accuracy after that round | trial SSIMs (RS1, RS2, RS3) | best SSIM | best MSE |")
     lines.append("| --- | ---: | ---: | --- | ---: | ---: |")
     for name, label in [("table1-explicit-init", "explicit init, uniform(−0.5, 0.5)"), ("table1-default-init", "PyTorch default init")]:
         status = run_status(name)
