@@ -34,6 +34,30 @@ static double dot_f64_scalar(const double *a, const double *b, long n) {
     return (s0 + s1) + (s2 + s3);
 }
 
+static double scaled_sqdist_f32_scalar(const float *a, double sa, const float *b, double sb, long n) {
+    double s0 = 0, s1 = 0;
+    long j = 0;
+    for (; j + 2 <= n; j += 2) {
+        double d0 = sa * (double)a[j] - sb * (double)b[j], d1 = sa * (double)a[j + 1] - sb * (double)b[j + 1];
+        s0 += d0 * d0;
+        s1 += d1 * d1;
+    }
+    for (; j < n; j++) { double d = sa * (double)a[j] - sb * (double)b[j]; s0 += d * d; }
+    return s0 + s1;
+}
+
+static double scaled_sqdist_f64_scalar(const double *a, double sa, const double *b, double sb, long n) {
+    double s0 = 0, s1 = 0;
+    long j = 0;
+    for (; j + 2 <= n; j += 2) {
+        double d0 = sa * a[j] - sb * b[j], d1 = sa * a[j + 1] - sb * b[j + 1];
+        s0 += d0 * d0;
+        s1 += d1 * d1;
+    }
+    for (; j < n; j++) { double d = sa * a[j] - sb * b[j]; s0 += d * d; }
+    return s0 + s1;
+}
+
 static void axpy_f32_scalar(float alpha, const float *x, float *y, long n) {
     for (long j = 0; j < n; j++) y[j] = y[j] + alpha * x[j];
 }
@@ -98,6 +122,29 @@ AVX2 static double dot_f64_avx2(const double *a, const double *b, long n) {
     for (; j + 4 <= n; j += 4) s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(b + j)));
     double s = hsum256d(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
     for (; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
+AVX2 static inline __m256d sqdist_step(__m128 a, __m128 b, __m256d sa, __m256d sb, __m256d acc) {
+    __m256d d = _mm256_sub_pd(_mm256_mul_pd(sa, _mm256_cvtps_pd(a)), _mm256_mul_pd(sb, _mm256_cvtps_pd(b)));
+    return _mm256_add_pd(acc, _mm256_mul_pd(d, d));
+}
+
+AVX2 static double scaled_sqdist_f32_avx2(const float *a, double sa, const float *b, double sb, long n) {
+    const __m256d va = _mm256_set1_pd(sa), vb = _mm256_set1_pd(sb);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 xa = _mm256_loadu_ps(a + j), xb = _mm256_loadu_ps(b + j);
+        __m256 ya = _mm256_loadu_ps(a + j + 8), yb = _mm256_loadu_ps(b + j + 8);
+        s0 = sqdist_step(_mm256_castps256_ps128(xa), _mm256_castps256_ps128(xb), va, vb, s0);
+        s1 = sqdist_step(_mm256_extractf128_ps(xa, 1), _mm256_extractf128_ps(xb, 1), va, vb, s1);
+        s2 = sqdist_step(_mm256_castps256_ps128(ya), _mm256_castps256_ps128(yb), va, vb, s2);
+        s3 = sqdist_step(_mm256_extractf128_ps(ya, 1), _mm256_extractf128_ps(yb, 1), va, vb, s3);
+    }
+    for (; j + 4 <= n; j += 4) s0 = sqdist_step(_mm_loadu_ps(a + j), _mm_loadu_ps(b + j), va, vb, s0);
+    double s = hsum256d(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    for (; j < n; j++) { double d = sa * (double)a[j] - sb * (double)b[j]; s += d * d; }
     return s;
 }
 
@@ -187,6 +234,17 @@ double outpost_dot_f64(const double *a, const double *b, long n) {
     if (use_avx2()) return dot_f64_avx2(a, b, n);
 #endif
     return dot_f64_scalar(a, b, n);
+}
+
+double outpost_scaled_sqdist_f32(const float *a, double sa, const float *b, double sb, long n) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) return scaled_sqdist_f32_avx2(a, sa, b, sb, n);
+#endif
+    return scaled_sqdist_f32_scalar(a, sa, b, sb, n);
+}
+
+double outpost_scaled_sqdist_f64(const double *a, double sa, const double *b, double sb, long n) {
+    return scaled_sqdist_f64_scalar(a, sa, b, sb, n);
 }
 
 void outpost_axpy_f32(float alpha, const float *x, float *y, long n) {

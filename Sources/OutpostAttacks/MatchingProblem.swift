@@ -76,7 +76,7 @@ struct MatchingProblem {
             fixedLabels = nil
         }
         let weights = Self.layerWeights(distance, count: observed.count)
-        observedNormSquared = zip(observed, weights).reduce(0) { $0 + $1.1 * $1.0.squared().sum().item }
+        observedNormSquared = zip(observed, weights).reduce(0) { $0 + $1.1 * $1.0.sumOfSquares().item }
     }
 
     static func layerWeights(_ d: GradientInversion.Distance, count: Int) -> [Double] {
@@ -122,20 +122,10 @@ struct MatchingProblem {
         let dummy = dummyObservation(images: images, labelLogits: labelLogits)
         switch distance {
         case .squaredL2:
-            return zip(dummy, observed).map { ($0 - $1).squared().sum() }.reduce(Tensor(scalar: 0, dtype: dtype), +)
+            return zip(dummy, observed).map { $0.squaredDistance($1) }.reduce(Tensor(scalar: 0, dtype: dtype), +)
         case .cosine:
-            // 1 − cos(a, b) computed as ½‖a/‖a‖ − b/‖b‖‖²: the same value, but as a sum of
-            // squared differences it keeps its precision near a perfect match, where
-            // 1 − (a·b)/(‖a‖‖b‖) in float32 cannot resolve below ~1e-7 and stalls L-BFGS.
-            let w = Self.layerWeights(distance, count: observed.count)
-            var norm = Tensor(scalar: 0, dtype: dtype)
-            for l in 0..<observed.count where w[l] != 0 { norm = norm + dummy[l].squared().sum() * w[l] }
-            let inverse = 1 / norm.sqrt(), observedInverse = 1 / observedNormSquared.squareRoot()
-            var total = Tensor(scalar: 0, dtype: dtype)
-            for l in 0..<observed.count where w[l] != 0 {
-                total = total + (dummy[l] * inverse - observed[l] * observedInverse).squared().sum() * w[l]
-            }
-            return total * 0.5
+            return Tensor.cosineDistance(dummy, observed, targetNormSquared: observedNormSquared,
+                                         weights: Self.layerWeights(distance, count: observed.count))
         }
     }
 }

@@ -15,18 +15,13 @@ protocol Workload {
 
 /// Σ over parameters of ‖a − b‖², as the attack's squared-L2 distance sums it.
 func squaredDistance(_ a: [Tensor], _ b: [Tensor]) -> Tensor {
-    zip(a, b).map { ($0 - $1).squared().sum() }.reduce(Tensor(scalar: 0, dtype: a[0].dtype), +)
+    zip(a, b).map { $0.squaredDistance($1) }.reduce(Tensor(scalar: 0, dtype: a[0].dtype), +)
 }
 
 /// 1 − cos(a, b) over all parameters, in the attack's form ½‖a/‖a‖ − b/‖b‖‖² (the same value;
 /// see MatchingProblem.loss). `observedNorm` is ‖b‖.
 func cosineDistance(_ a: [Tensor], _ b: [Tensor], observedNorm: Double) -> Tensor {
-    var norm = Tensor(scalar: 0, dtype: a[0].dtype)
-    for t in a { norm = norm + t.squared().sum() }
-    let inverse = 1 / norm.sqrt(), observedInverse = 1 / observedNorm
-    var total = Tensor(scalar: 0, dtype: a[0].dtype)
-    for (x, y) in zip(a, b) { total = total + (x * inverse - y * observedInverse).squared().sum() }
-    return total * 0.5
+    Tensor.cosineDistance(a, b, targetNormSquared: observedNorm * observedNorm)
 }
 
 /// The parameter gradient of cross-entropy at `images` and hard `labels` (what a FedSGD
@@ -164,7 +159,7 @@ struct InvertingGradients: Workload {
         labels = Array(0..<batch)
         let truth = Tensor.uniform([batch] + net.inputShape, using: &rng)
         target = sharedGradient(net, state, images: truth, labels: labels)
-        targetNorm = target.reduce(0) { $0 + $1.squared().sum().item }.squareRoot()
+        targetNorm = target.reduce(0) { $0 + $1.sumOfSquares().item }.squareRoot()
         image = Tensor.normal([batch] + net.inputShape, using: &rng)
         adam = try! Adam(learningRate: 0.1)
     }

@@ -105,4 +105,18 @@ final class PyTorchReferenceTests: XCTestCase {
         assertMatches(loss, f("loss").reshaped([]), "cosine loss")
         assertMatches(grad(of: loss, wrt: [dummy])[0], f("grad_dummy"), "d loss / d dummy image")
     }
+
+    /// The same fixture through the fused primitive the attacks use.
+    func testFusedCosineDistanceMatchesPyTorch() throws {
+        let d = try fixture("dlg_lenet"), f = try fixture("ig_cosine")
+        let params = (0..<8).map { d("p\($0)").requiringGrad() }
+        let label = Int(d("label").item)
+        let target = grad(of: Loss.crossEntropy(Self.lenet(d("x"), params), labels: [label]), wrt: params)
+        let dummy = f("dummy").requiringGrad()
+        let dg = grad(of: Loss.crossEntropy(Self.lenet(dummy, params), labels: [label]), wrt: params, createGraph: true)
+        let normSquared = target.reduce(0) { $0 + $1.sumOfSquares().item }
+        let loss = Tensor.cosineDistance(dg, target, targetNormSquared: normSquared) + Loss.totalVariation(dummy) * 1e-4
+        assertMatches(loss, f("loss").reshaped([]), "cosine loss")
+        assertMatches(grad(of: loss, wrt: [dummy])[0], f("grad_dummy"), "d loss / d dummy image")
+    }
 }

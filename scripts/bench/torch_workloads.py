@@ -104,11 +104,14 @@ def squared_distance(a, b):
 
 
 def cosine_distance(a, b, observed_norm):
-    """1 - cos(a, b) over all parameters in the attack's form 0.5 * |a/|a| - b/|b||^2 (the
-    same value, the same form as outpost-bench)."""
-    norm = sum((x * x).sum() for x in a)
-    inverse = 1 / norm.sqrt()
-    return 0.5 * sum(((x * inverse - y / observed_norm) ** 2).sum() for x, y in zip(a, b))
+    """1 - cos(a, b) over all parameters, as 1 - a.b / (|a| |b|) with one torch.dot per
+    tensor for each of a.b and a.a: the cheapest form in PyTorch (two single-pass BLAS
+    reductions per layer). outpost-bench gets the same value and gradient from its fused
+    `Tensor.cosineDistance`."""
+    flat = [(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)]
+    norm = sum(torch.dot(x, x) for x, _ in flat)
+    product = sum(torch.dot(x, y) for x, y in flat)
+    return 1 - product / (norm.sqrt() * observed_norm)
 
 
 def total_variation(x):

@@ -14,6 +14,10 @@ extern "C" {
 double outpost_dot_f32(const float *a, const float *b, long n);
 double outpost_dot_f64(const double *a, const double *b, long n);
 
+/// Σ (sa·a[i] − sb·b[i])², each term formed and accumulated in double.
+double outpost_scaled_sqdist_f32(const float *a, double sa, const float *b, double sb, long n);
+double outpost_scaled_sqdist_f64(const double *a, double sa, const double *b, double sb, long n);
+
 /// y[i] = y[i] + alpha·x[i], rounded after the product and after the sum (no fused
 /// multiply-add), as the scalar Swift loop it replaces.
 void outpost_axpy_f32(float alpha, const float *x, float *y, long n);

@@ -1,0 +1,49 @@
+import COutpostSIMD
+
+extension Kernels {
+    /// Elements per thread below which a reduction runs on the calling thread alone.
+    static let reductionGrain = 1 << 16
+
+    /// Σ over chunks of `n` of `part(range)`, the chunks split across the engine's threads
+    /// and added in chunk order (the same sum for the same thread count).
+    @inline(__always)
+    private static func chunkedSum(_ n: Int, _ part: (Range<Int>) -> Double) -> Double {
+        let chunks = Swift.min(Engine.threads, Swift.max(1, n / reductionGrain))
+        if chunks <= 1 { return part(0..<n) }
+        let size = (n + chunks - 1) / chunks
+        var partial = [Double](repeating: 0, count: chunks)
+        partial.withUnsafeMutableBufferPointer { out in
+            parallelChunks(chunks) { c in
+                let lo = c * size, hi = Swift.min(n, lo + size)
+                out[c] = lo < hi ? part(lo..<hi) : 0
+            }
+        }
+        return partial.reduce(0, +)
+    }
+
+    /// Σ a[i]·b[i] over two buffers of equal length, accumulated in Double.
+    static func dot(_ a: Buffer, _ b: Buffer) -> Double {
+        precondition(a.count == b.count && a.dtype == b.dtype, "dot: buffers differ in length or type")
+        switch a.dtype {
+        case .float32:
+            let x = a.pointer(Float.self), y = b.pointer(Float.self)
+            return chunkedSum(a.count) { r in outpost_dot_f32(x + r.lowerBound, y + r.lowerBound, r.count) }
+        case .float64:
+            let x = a.pointer(Double.self), y = b.pointer(Double.self)
+            return chunkedSum(a.count) { r in outpost_dot_f64(x + r.lowerBound, y + r.lowerBound, r.count) }
+        }
+    }
+
+    /// Σ (sa·a[i] − sb·b[i])², each term formed and accumulated in Double.
+    static func scaledSquaredDistance(_ a: Buffer, _ sa: Double, _ b: Buffer, _ sb: Double) -> Double {
+        precondition(a.count == b.count && a.dtype == b.dtype, "scaledSquaredDistance: buffers differ in length or type")
+        switch a.dtype {
+        case .float32:
+            let x = a.pointer(Float.self), y = b.pointer(Float.self)
+            return chunkedSum(a.count) { r in outpost_scaled_sqdist_f32(x + r.lowerBound, sa, y + r.lowerBound, sb, r.count) }
+        case .float64:
+            let x = a.pointer(Double.self), y = b.pointer(Double.self)
+            return chunkedSum(a.count) { r in outpost_scaled_sqdist_f64(x + r.lowerBound, sa, y + r.lowerBound, sb, r.count) }
+        }
+    }
+}
