@@ -58,6 +58,39 @@ static double scaled_sqdist_f64_scalar(const double *a, double sa, const double 
     return s0 + s1;
 }
 
+static void dot2_f32_scalar(const float *a, const float *b, long n, double *aa, double *ab) {
+    double s0 = 0, s1 = 0, p0 = 0, p1 = 0;
+    long j = 0;
+    for (; j + 2 <= n; j += 2) {
+        double a0 = a[j], a1 = a[j + 1];
+        s0 += a0 * a0; s1 += a1 * a1;
+        p0 += a0 * (double)b[j]; p1 += a1 * (double)b[j + 1];
+    }
+    for (; j < n; j++) { double v = a[j]; s0 += v * v; p0 += v * (double)b[j]; }
+    *aa = s0 + s1;
+    *ab = p0 + p1;
+}
+
+static void dot2_f64_scalar(const double *a, const double *b, long n, double *aa, double *ab) {
+    double s0 = 0, s1 = 0, p0 = 0, p1 = 0;
+    long j = 0;
+    for (; j + 2 <= n; j += 2) {
+        s0 += a[j] * a[j]; s1 += a[j + 1] * a[j + 1];
+        p0 += a[j] * b[j]; p1 += a[j + 1] * b[j + 1];
+    }
+    for (; j < n; j++) { s0 += a[j] * a[j]; p0 += a[j] * b[j]; }
+    *aa = s0 + s1;
+    *ab = p0 + p1;
+}
+
+static void axpby_f32_scalar(float alpha, const float *a, float beta, const float *b, float *y, long n) {
+    for (long j = 0; j < n; j++) y[j] = alpha * a[j] + beta * b[j];
+}
+
+static void axpby_f64_scalar(double alpha, const double *a, double beta, const double *b, double *y, long n) {
+    for (long j = 0; j < n; j++) y[j] = alpha * a[j] + beta * b[j];
+}
+
 static void axpy_f32_scalar(float alpha, const float *x, float *y, long n) {
     for (long j = 0; j < n; j++) y[j] = y[j] + alpha * x[j];
 }
@@ -146,6 +179,30 @@ AVX2 static double scaled_sqdist_f32_avx2(const float *a, double sa, const float
     double s = hsum256d(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
     for (; j < n; j++) { double d = sa * (double)a[j] - sb * (double)b[j]; s += d * d; }
     return s;
+}
+
+AVX2 static void dot2_f32_avx2(const float *a, const float *b, long n, double *aa, double *ab) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), p0 = _mm256_setzero_pd(), p1 = _mm256_setzero_pd();
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 va = _mm256_loadu_ps(a + j), vb = _mm256_loadu_ps(b + j);
+        __m256d a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), a1 = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
+        __m256d b0 = _mm256_cvtps_pd(_mm256_castps256_ps128(vb)), b1 = _mm256_cvtps_pd(_mm256_extractf128_ps(vb, 1));
+        s0 = _mm256_fmadd_pd(a0, a0, s0); s1 = _mm256_fmadd_pd(a1, a1, s1);
+        p0 = _mm256_fmadd_pd(a0, b0, p0); p1 = _mm256_fmadd_pd(a1, b1, p1);
+    }
+    double s = hsum256d(_mm256_add_pd(s0, s1)), p = hsum256d(_mm256_add_pd(p0, p1));
+    for (; j < n; j++) { double v = a[j]; s += v * v; p += v * (double)b[j]; }
+    *aa = s;
+    *ab = p;
+}
+
+AVX2 static void axpby_f32_avx2(float alpha, const float *a, float beta, const float *b, float *y, long n) {
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    long j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(y + j, _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(a + j)), _mm256_mul_ps(vb, _mm256_loadu_ps(b + j))));
+    for (; j < n; j++) y[j] = alpha * a[j] + beta * b[j];
 }
 
 AVX2 static void axpy_f32_avx2(float alpha, const float *x, float *y, long n) {
@@ -245,6 +302,28 @@ double outpost_scaled_sqdist_f32(const float *a, double sa, const float *b, doub
 
 double outpost_scaled_sqdist_f64(const double *a, double sa, const double *b, double sb, long n) {
     return scaled_sqdist_f64_scalar(a, sa, b, sb, n);
+}
+
+void outpost_dot2_f32(const float *a, const float *b, long n, double *aa, double *ab) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) { dot2_f32_avx2(a, b, n, aa, ab); return; }
+#endif
+    dot2_f32_scalar(a, b, n, aa, ab);
+}
+
+void outpost_dot2_f64(const double *a, const double *b, long n, double *aa, double *ab) {
+    dot2_f64_scalar(a, b, n, aa, ab);
+}
+
+void outpost_axpby_f32(float alpha, const float *a, float beta, const float *b, float *y, long n) {
+#ifdef OUTPOST_X86
+    if (use_avx2()) { axpby_f32_avx2(alpha, a, beta, b, y, n); return; }
+#endif
+    axpby_f32_scalar(alpha, a, beta, b, y, n);
+}
+
+void outpost_axpby_f64(double alpha, const double *a, double beta, const double *b, double *y, long n) {
+    axpby_f64_scalar(alpha, a, beta, b, y, n);
 }
 
 void outpost_axpy_f32(float alpha, const float *x, float *y, long n) {

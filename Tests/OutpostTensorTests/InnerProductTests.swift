@@ -7,6 +7,11 @@ final class InnerProductTests: XCTestCase {
         checkGradients("dot", [a, b]) { $0[0].dot($0[1]) }
         checkGradients("sum of squares", [a]) { $0[0].sumOfSquares() }
         checkGradients("squared distance", [a, b]) { $0[0].squaredDistance($0[1]) }
+        let alpha = randn([], seed: 17), beta = randn([], seed: 18)
+        checkGradients("linear combination", [a, alpha, b, beta]) { Tensor.linearCombination($0[0], $0[1], $0[2], $0[3]) }
+        checkGradients("linear combination squared", [a, alpha, b, beta]) {
+            Tensor.linearCombination($0[0], $0[1], $0[2], $0[3]).squared()
+        }
         // Each primitive feeding a non-linear function, so second order sees every rule's own backward.
         checkGradients("dot squared", [a, b]) { $0[0].dot($0[1]).squared() }
         checkGradients("sum of squares composed", [a]) { ($0[0].sumOfSquares() + 1).log() }
@@ -18,6 +23,8 @@ final class InnerProductTests: XCTestCase {
         XCTAssertEqual(a.dot(b).item, (a * b).sum().item, accuracy: 1e-5)
         XCTAssertEqual(a.sumOfSquares().item, a.squared().sum().item, accuracy: 1e-5)
         XCTAssertEqual(a.squaredDistance(b).item, (a - b).squared().sum().item, accuracy: 1e-4)
+        let combined = Tensor.linearCombination(a, Tensor(scalar: 2), b, Tensor(scalar: -0.5))
+        XCTAssertEqual(combined.doubles, (a * 2 - b * 0.5).doubles)
     }
 
     /// Long vectors split across threads: the chunked sum must equal the one-thread sum.

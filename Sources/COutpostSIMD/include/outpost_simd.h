@@ -14,6 +14,14 @@ extern "C" {
 double outpost_dot_f32(const float *a, const float *b, long n);
 double outpost_dot_f64(const double *a, const double *b, long n);
 
+/// Σ a[i]² and Σ a[i]·b[i] in one pass, accumulated in double.
+void outpost_dot2_f32(const float *a, const float *b, long n, double *aa, double *ab);
+void outpost_dot2_f64(const double *a, const double *b, long n, double *aa, double *ab);
+
+/// y[i] = alpha·a[i] + beta·b[i], rounded after each product and after the sum.
+void outpost_axpby_f32(float alpha, const float *a, float beta, const float *b, float *y, long n);
+void outpost_axpby_f64(double alpha, const double *a, double beta, const double *b, double *y, long n);
+
 /// Σ (sa·a[i] − sb·b[i])², each term formed and accumulated in double.
 double outpost_scaled_sqdist_f32(const float *a, double sa, const float *b, double sb, long n);
 double outpost_scaled_sqdist_f64(const double *a, double sa, const double *b, double sb, long n);

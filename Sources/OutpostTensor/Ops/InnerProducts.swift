@@ -9,9 +9,26 @@ extension Tensor {
     public func dot(_ other: Tensor) -> Tensor {
         precondition(shape == other.shape, "dot: shapes \(shape) and \(other.shape) differ")
         precondition(dtype == other.dtype, "dot: dtypes differ (\(dtype) vs \(other.dtype))")
+        return dot(other, value: Kernels.dot(buffer, other.buffer))
+    }
+
+    /// `dot(_:)` whose value (in Double) the caller has computed.
+    func dot(_ other: Tensor, value: Double) -> Tensor {
         let a = self, b = other
-        return Tensor.record("dot", Tensor(scalar: Kernels.dot(buffer, other.buffer), dtype: dtype), [a, b]) { g, _, need in
+        return Tensor.record("dot", Tensor(scalar: value, dtype: dtype), [a, b]) { g, _, need in
             [need[0] ? b * g : nil, need[1] ? a * g : nil]
+        }
+    }
+
+    /// alpha·x + beta·y for tensors x, y of one shape and rank-0 alpha, beta, in one pass.
+    public static func linearCombination(_ x: Tensor, _ alpha: Tensor, _ y: Tensor, _ beta: Tensor) -> Tensor {
+        precondition(x.shape == y.shape, "linearCombination: shapes \(x.shape) and \(y.shape) differ")
+        precondition(alpha.count == 1 && beta.count == 1, "linearCombination: coefficients must have one element")
+        precondition(x.dtype == y.dtype && alpha.dtype == x.dtype && beta.dtype == x.dtype, "linearCombination: dtypes differ")
+        let out = Tensor(shape: x.shape, buffer: Kernels.linearCombination(alpha.item, x.buffer, beta.item, y.buffer))
+        return record("linear_combination", out, [x, alpha, y, beta]) { g, _, need in
+            [need[0] ? g * alpha.reshaped([]) : nil, need[1] ? g.dot(x).reshaped(alpha.shape) : nil,
+             need[2] ? g * beta.reshaped([]) : nil, need[3] ? g.dot(y).reshaped(beta.shape) : nil]
         }
     }
 
@@ -43,9 +60,11 @@ extension Tensor {
     /// The value is ½ Σ_l w_l ‖a_l/‖a‖ − b_l/‖b‖‖², evaluated in Double: the same quantity
     /// as 1 − a·b/(‖a‖‖b‖), but a sum of squared differences keeps its precision near a
     /// perfect match, where the float32 dot-product form cannot resolve below ~1e-7 and
-    /// stalls L-BFGS. Its derivatives are those of 1 − D/√S with S = Σ w_l‖a_l‖² and
-    /// D = Σ w_l a_l·b_l/‖b‖, built from `sumOfSquares` and `dot`, so they hold at every
-    /// order. Each layer is read three times forward and twice backward.
+    /// stalls L-BFGS. Its derivative with respect to a_l is that of 1 − D/√S, with
+    /// S = Σ_l w_l‖a_l‖² and D = Σ_l w_l a_l·b_l/‖b‖: w_l (D/S^{3/2} a_l − b_l/(√S‖b‖)),
+    /// one `linearCombination` per layer whose coefficients are built from S and D as
+    /// graph nodes (`sumOfSquares`, `dot`), so higher orders hold too. Each layer is read
+    /// twice forward and once backward.
     ///
     /// - Parameters:
     ///   - targetNormSquared: Σ_l w_l ‖b_l‖².
@@ -53,6 +72,10 @@ extension Tensor {
     public static func cosineDistance(_ a: [Tensor], _ b: [Tensor], targetNormSquared: Double, weights: [Double]? = nil) -> Tensor {
         precondition(a.count == b.count && !a.isEmpty, "cosineDistance: \(a.count) tensors against \(b.count)")
         precondition(weights.map { $0.count == a.count } ?? true, "cosineDistance: \(weights?.count ?? 0) weights for \(a.count) tensors")
+        for l in a.indices {
+            precondition(a[l].shape == b[l].shape && a[l].dtype == b[l].dtype,
+                         "cosineDistance: tensor \(l) is \(a[l].dtype) \(a[l].shape) against \(b[l].dtype) \(b[l].shape)")
+        }
         let dtype = a[0].dtype
         let layers = a.indices.filter { (weights?[$0] ?? 1) != 0 }
         let targetInverse = 1 / targetNormSquared.squareRoot()
@@ -60,9 +83,9 @@ extension Tensor {
         var exactSumSquares = 0.0
         for l in layers {
             let w = weights?[l] ?? 1
-            let exact = Kernels.dot(a[l].buffer, a[l].buffer)
-            let s = a[l].sumOfSquares(value: exact), d = a[l].dot(b[l])
-            exactSumSquares += w * exact
+            let (aa, ab) = Kernels.sumOfSquaresAndDot(a[l].buffer, b[l].buffer)
+            exactSumSquares += w * aa
+            let s = a[l].sumOfSquares(value: aa), d = a[l].dot(b[l], value: ab)
             sumSquares = sumSquares + (w == 1 ? s : s * w)
             products = products + d * (w * targetInverse)
         }
@@ -71,10 +94,15 @@ extension Tensor {
         for l in layers {
             value += (weights?[l] ?? 1) * Kernels.scaledSquaredDistance(a[l].buffer, inverse, b[l].buffer, targetInverse)
         }
-        let result = Tensor(scalar: value / 2, dtype: dtype)
-        return record("cosine_distance", result, [sumSquares, products]) { g, _, need in
-            [need[0] ? g * products / (sumSquares * sumSquares.sqrt() * 2) : nil,
-             need[1] ? -g / sumSquares.sqrt() : nil]
+        let inputs = layers.map { a[$0] }, targets = layers.map { b[$0] }, layerWeights = layers.map { weights?[$0] ?? 1 }
+        return record("cosine_distance", Tensor(scalar: value / 2, dtype: dtype), inputs) { g, _, need in
+            let root = sumSquares.sqrt()
+            let alpha = g * products / (sumSquares * root), beta = -g / root * targetInverse
+            return inputs.indices.map { i in
+                guard need[i] else { return nil }
+                let w = layerWeights[i]
+                return linearCombination(inputs[i], w == 1 ? alpha : alpha * w, targets[i], w == 1 ? beta : beta * w)
+            }
         }
     }
 }

@@ -46,4 +46,45 @@ extension Kernels {
             return chunkedSum(a.count) { r in outpost_scaled_sqdist_f64(x + r.lowerBound, sa, y + r.lowerBound, sb, r.count) }
         }
     }
+
+    /// (Σ a[i]², Σ a[i]·b[i]) in one pass, accumulated in Double.
+    static func sumOfSquaresAndDot(_ a: Buffer, _ b: Buffer) -> (Double, Double) {
+        precondition(a.count == b.count && a.dtype == b.dtype, "sumOfSquaresAndDot: buffers differ in length or type")
+        let n = a.count
+        let chunks = Swift.min(Engine.threads, Swift.max(1, n / reductionGrain))
+        let size = (n + chunks - 1) / chunks
+        var partial = [Double](repeating: 0, count: 2 * chunks)
+        partial.withUnsafeMutableBufferPointer { out in
+            let out = out.baseAddress!
+            parallelChunks(chunks) { c in
+                let lo = Swift.min(n, c * size), count = Swift.max(0, Swift.min(n, lo + size) - lo)
+                switch a.dtype {
+                case .float32: outpost_dot2_f32(a.pointer(Float.self) + lo, b.pointer(Float.self) + lo, count, out + 2 * c, out + 2 * c + 1)
+                case .float64: outpost_dot2_f64(a.pointer(Double.self) + lo, b.pointer(Double.self) + lo, count, out + 2 * c, out + 2 * c + 1)
+                }
+            }
+        }
+        var aa = 0.0, ab = 0.0
+        for c in 0..<chunks { aa += partial[2 * c]; ab += partial[2 * c + 1] }
+        return (aa, ab)
+    }
+
+    /// alpha·a + beta·b elementwise, in the buffers' precision.
+    static func linearCombination(_ alpha: Double, _ a: Buffer, _ beta: Double, _ b: Buffer) -> Buffer {
+        precondition(a.count == b.count && a.dtype == b.dtype, "linearCombination: buffers differ in length or type")
+        let out = Buffer(count: a.count, dtype: a.dtype)
+        switch a.dtype {
+        case .float32:
+            let x = a.pointer(Float.self), y = b.pointer(Float.self), z = out.pointer(Float.self)
+            parallelFor(a.count, grain: 1 << 15) { r in
+                outpost_axpby_f32(Float(alpha), x + r.lowerBound, Float(beta), y + r.lowerBound, z + r.lowerBound, r.count)
+            }
+        case .float64:
+            let x = a.pointer(Double.self), y = b.pointer(Double.self), z = out.pointer(Double.self)
+            parallelFor(a.count, grain: 1 << 15) { r in
+                outpost_axpby_f64(alpha, x + r.lowerBound, beta, y + r.lowerBound, z + r.lowerBound, r.count)
+            }
+        }
+        return out
+    }
 }
