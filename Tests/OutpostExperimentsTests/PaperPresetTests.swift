@@ -37,16 +37,24 @@ final class PaperPresetTests: XCTestCase {
 
     func testEveryPresetIsCovered() throws {
         let presets = try FileManager.default.contentsOfDirectory(atPath: papers.path).filter { $0.hasSuffix(".yml") }.sorted()
-        XCTAssertEqual(presets, ["fig3-soteria.yml", "fig3.yml", "table1-default-init.yml", "table1-explicit-init.yml",
-                                 "table3-batch16.yml", "table3.yml"])
+        XCTAssertEqual(presets, ["fig3-soteria.yml", "fig3.yml", "table1-default-init-torch-tolerances.yml", "table1-default-init.yml",
+                                 "table1-explicit-init-torch-tolerances.yml", "table1-explicit-init.yml", "table3-batch16.yml", "table3.yml"])
     }
 
     func testTableIPresets() throws {
-        for name in ["table1-explicit-init.yml", "table1-default-init.yml"] {
+        for name in ["table1-explicit-init.yml", "table1-default-init.yml",
+                     "table1-explicit-init-torch-tolerances.yml", "table1-default-init-torch-tolerances.yml"] {
             let doc = try document(name, ["federation.clients=20", "federation.clients_per_round=4", "federation.rounds=2",
                                           "attacks.rounds=[1,2]", "federation.test_samples=10"])
             var run = try FederatedTraining.read(ConfigSection(doc), relativeTo: nil, attacks: true)
             XCTAssertEqual(run.attacks?.methods.map(\.name), ["dlg"])
+            if case .optimization(let g) = run.attacks!.methods[0].plan, case let .lbfgs(_, _, _, _, toleranceGrad, toleranceChange) = g.optimizer {
+                let torch = name.contains("torch-tolerances")
+                XCTAssertEqual(toleranceGrad, torch ? 1e-7 : 1e-12, name)
+                XCTAssertEqual(toleranceChange, torch ? 1e-9 : 1e-14, name)
+            } else {
+                XCTFail("\(name): DLG should run L-BFGS")
+            }
             let methods = run.attacks!.methods.map { shortened($0, iterations: 3) }
             run.attacks?.methods = methods
             let series = try run.run()

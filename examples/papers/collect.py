@@ -16,7 +16,8 @@ OUT = os.path.join(ROOT, "out", "papers")
 DOCS = os.path.join(ROOT, "docs", "results")
 COPY = os.path.join(DOCS, "outpost")
 
-PRESETS = ["table1-explicit-init", "table1-default-init", "table3", "table3-batch16", "fig3", "fig3-soteria"]
+PRESETS = ["table1-explicit-init", "table1-default-init", "table1-explicit-init-torch-tolerances",
+           "table1-default-init-torch-tolerances", "table3", "table3-batch16", "fig3", "fig3-soteria"]
 KEEP = {"table.md", "results.json", "fig3.md", "series.json", "grid.png", "summary.json", "history.csv"}
 
 
@@ -54,7 +55,9 @@ def table1(lines):
     lines.append("## Table I: DLG on one image, by model initialization and training stage\n")
     lines.append("| model | round attacked | test accuracy after that round | trial SSIMs (RS1, RS2, RS3) | best SSIM | best MSE |")
     lines.append("| --- | ---: | ---: | --- | ---: | ---: |")
-    for name, label in [("table1-explicit-init", "explicit init, uniform(−0.5, 0.5)"), ("table1-default-init", "PyTorch default init")]:
+    for name, label in [("table1-explicit-init", "explicit init, uniform(−0.5, 0.5)"), ("table1-default-init", "PyTorch default init"),
+                        ("table1-explicit-init-torch-tolerances", "explicit init, PyTorch's L-BFGS tolerances"),
+                        ("table1-default-init-torch-tolerances", "PyTorch default init, PyTorch's L-BFGS tolerances")]:
         status = run_status(name)
         series_path = os.path.join(OUT, name, "series.json")
         if status is None or status[0] != "done" or not os.path.exists(series_path):
