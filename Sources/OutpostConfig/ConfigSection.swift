@@ -33,6 +33,12 @@ public final class ConfigSection {
         return pairs.contains { $0.key == key }
     }
 
+    /// Whether the key is present, without marking it read: for keys that must not be given,
+    /// so an error about another key does not list them as valid.
+    public func contains(_ key: String) -> Bool {
+        pairs.contains { $0.key == key }
+    }
+
     /// The raw value of a key, marking it read.
     public func raw(_ key: String) -> ConfigValue? {
         read.append(key)

@@ -207,7 +207,7 @@ public struct ThresholdSearch: Sendable {
             base = .noising(.init())
         }
         let swept = ["masking": "probability", "clipping": "bound", "pruning": "percent", "noising": "sigma"][name] ?? ""
-        if s.has(swept) {
+        if s.contains(swept) {
             throw ConfigError(path: ConfigPathText.join(s.path, swept), message: "is what the search finds; give its range with low and high instead")
         }
         try s.finish()

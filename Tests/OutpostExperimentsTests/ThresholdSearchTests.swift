@@ -127,6 +127,14 @@ final class ThresholdSearchTests: XCTestCase {
         expectError(["data.dataset=lfw-subset"], mentions: ["data.directory", "not shipped"])
         expectError(["data.targets=0"], mentions: ["data.targets"])
         expectError(["search.max_step=3"], mentions: ["search.max_step", "max_steps"])
+        // The swept parameter is not a valid key, so the list of valid keys must not offer it.
+        do {
+            _ = try search("examples/threshold/mnist-idlg.yml", ["defenses=[{defense: masking, tolerence: 0.1}]"])
+            XCTFail("accepted a misspelled key")
+        } catch {
+            let text = "\(error)"
+            XCTAssertFalse(text.contains(", probability") || text.contains(": probability"), "'\(text)' offers the swept parameter as a valid key")
+        }
     }
 
     // MARK: - Running
