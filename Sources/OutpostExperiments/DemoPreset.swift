@@ -37,7 +37,7 @@ attacks:
   rounds: [1, 20]
   clients: [0]
   threat_model:
-    known: [learning_rate, local_epochs, batch_size, sample_count, labels]
+    known: [learning_rate, local_epochs, batch_size, sample_count, labels, normalization]
   methods:
     - {name: idlg, iterations: 150, matching: unrolled, labels: known}
     - {name: inverting_gradients, iterations: 1000, matching: unrolled, labels: known}
