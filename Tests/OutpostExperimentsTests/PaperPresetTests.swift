@@ -38,7 +38,8 @@ final class PaperPresetTests: XCTestCase {
     func testEveryPresetIsCovered() throws {
         let presets = try FileManager.default.contentsOfDirectory(atPath: papers.path).filter { $0.hasSuffix(".yml") }.sorted()
         XCTAssertEqual(presets, ["fig3-soteria.yml", "fig3.yml", "table1-default-init-torch-tolerances.yml", "table1-default-init.yml",
-                                 "table1-explicit-init-torch-tolerances.yml", "table1-explicit-init.yml", "table3-batch16.yml", "table3.yml"])
+                                 "table1-explicit-init-torch-tolerances.yml", "table1-explicit-init.yml", "table3-batch16.yml",
+                                 "table3-scenario2-long.yml", "table3.yml"])
     }
 
     func testTableIPresets() throws {
@@ -61,6 +62,19 @@ final class PaperPresetTests: XCTestCase {
             XCTAssertEqual(series.first?.attacks?.count, 2, name)
             XCTAssertEqual(series.first?.attacks?.first?.samples, 1, "one image per client")
         }
+    }
+
+    func testTableIIIScenario2StepBudgetPreset() throws {
+        var e = try LeakageEvaluation.read(ConfigSection(document("table3-scenario2-long.yml", ["trials=1"])), relativeTo: nil)
+        XCTAssertEqual(e.scenarios.map(\.rawValue), [2])
+        XCTAssertEqual(e.defenses.map(\.name), ["none"])
+        XCTAssertEqual(e.attacks.map(\.name), ["dlg", "csdlg"])
+        for attack in e.attacks {
+            guard case .optimization(let g) = attack.plan else { return XCTFail("\(attack.name) is not an optimization attack") }
+            XCTAssertEqual(g.iterations, 1000)
+        }
+        e.attacks = e.attacks.map { shortened($0, iterations: 2) }
+        XCTAssertEqual(try e.run().count, 2)
     }
 
     func testTableIIIPresets() throws {

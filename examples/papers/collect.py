@@ -17,7 +17,7 @@ DOCS = os.path.join(ROOT, "docs", "results")
 COPY = os.path.join(DOCS, "outpost")
 
 PRESETS = ["table1-explicit-init", "table1-default-init", "table1-explicit-init-torch-tolerances",
-           "table1-default-init-torch-tolerances", "table3", "table3-batch16", "fig3", "fig3-soteria"]
+           "table1-default-init-torch-tolerances", "table3", "table3-scenario2-long", "table3-batch16", "fig3", "fig3-soteria"]
 KEEP = {"table.md", "results.json", "fig3.md", "series.json", "grid.png", "summary.json", "history.csv"}
 
 
@@ -98,6 +98,7 @@ def main():
     lines.append("")
     table1(lines)
     lines.append(markdown_of("table3", "table.md", "Table III, scenarios 1–3"))
+    lines.append(markdown_of("table3-scenario2-long", "table.md", "Table III, scenario 2 without a defense, 1000 steps per trial"))
     lines.append(markdown_of("table3-batch16", "table.md", "Table III, scenario 4 (16 images in one batch)"))
     lines.append(markdown_of("fig3", "fig3.md", "Fig. 3: FedAvg per defense (accuracy and time per round)"))
     lines.append(markdown_of("fig3-soteria", "fig3.md", "Fig. 3: Soteria (3 rounds)"))
