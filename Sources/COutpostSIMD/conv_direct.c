@@ -21,6 +21,7 @@ typedef struct {
     long K;      // cin*kh*kw, the taps of one output channel
     long owr;    // ow rounded up to whole 8-lane tiles
     long *off;   // per tap m = (ci*kh + i)*kw + j: where its run for oy = 0, ox = 0 starts
+    long *ord;   // the taps ordered by (ci, j, i), see input_grad_f32_avx2
 } layout;
 
 static int make_layout(const outpost_conv_shape *s, layout *d) {
@@ -33,9 +34,14 @@ static int make_layout(const outpost_conv_shape *s, layout *d) {
     d->K = s->cin * s->kh * s->kw;
     // One allocation for the taps' offsets and, after them, the row and column parts
     // (kh + kw divisions instead of two per tap).
-    d->off = malloc(sizeof(long) * (size_t)(d->K + s->kh + s->kw));
+    d->off = malloc(sizeof(long) * (size_t)(2 * d->K + s->kh + s->kw));
     if (!d->off) return 0;
-    long *rowpart = d->off + d->K, *colpart = rowpart + s->kh;
+    d->ord = d->off + d->K;
+    long *rowpart = d->ord + d->K, *colpart = rowpart + s->kh;
+    long t = 0;
+    for (long ci = 0; ci < s->cin; ci++)
+        for (long j = 0; j < s->kw; j++)
+            for (long i = 0; i < s->kh; i++) d->ord[t++] = (ci * s->kh + i) * s->kw + j;
     for (long i = 0; i < s->kh; i++) rowpart[i] = (i * s->dh) % s->sh * s->sw * d->R * d->C + (i * s->dh) / s->sh * d->C;
     for (long j = 0; j < s->kw; j++) colpart[j] = (j * s->dw) % s->sw * d->R * d->C + (j * s->dw) / s->sw;
     long m = 0;
@@ -194,10 +200,11 @@ AVX2 static void forward_f32_avx2(const outpost_conv_shape *s, const layout *d, 
 // broadcasts feed eight multiply-adds; each tap's sums then go into its phase-plane runs.
 // Taps of one block may overlap there, so they are added one after another. Taps past K
 // repeat the last one and are not added.
-AVX2_INLINE void input_grad_pair(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, long m0,
+AVX2_INLINE void input_grad_pair(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, long k0,
                                  long ga, long gb, long xa, long xb, const int two, float *dxt) {
     long last = d->K - 1, gstride = s->oh * d->owr;
-    long m1 = m0 + 1 < last ? m0 + 1 : last, m2 = m0 + 2 < last ? m0 + 2 : last, m3 = m0 + 3 < last ? m0 + 3 : last;
+    long m0 = d->ord[k0], m1 = d->ord[k0 + 1 < last ? k0 + 1 : last], m2 = d->ord[k0 + 2 < last ? k0 + 2 : last],
+         m3 = d->ord[k0 + 3 < last ? k0 + 3 : last];
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (long co = 0; co < s->cout; co++) {
         const float *gr = gp + co * gstride, *wr = w + co * d->K;
@@ -212,23 +219,26 @@ AVX2_INLINE void input_grad_pair(const outpost_conv_shape *s, const layout *d, c
         }
     }
     __m256 acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
-    long mq = d->K - m0 < 4 ? d->K - m0 : 4;
+    long mq = d->K - k0 < 4 ? d->K - k0 : 4, ms[4] = {m0, m1, m2, m3};
     for (long q = 0; q < mq; q++) {
-        float *dst = dxt + d->off[m0 + q];
+        float *dst = dxt + d->off[ms[q]];
         _mm256_storeu_ps(dst + xa, _mm256_add_ps(_mm256_loadu_ps(dst + xa), acc[0][q]));
         if (two) _mm256_storeu_ps(dst + xb, _mm256_add_ps(_mm256_loadu_ps(dst + xb), acc[1][q]));
     }
 }
 
-// gp: the cotangent with rows padded to owr with zeros.
+// gp: the cotangent with rows padded to owr with zeros. Taps go in (ci, j, i) order: runs of
+// taps one column apart overlap by all but one lane, and adding one right after the other
+// makes the load wait for the previous store (a failed store-to-load forward); taps one row
+// apart are a whole plane row apart.
 AVX2 static void input_grad_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, float *dxt) {
     long tiles = d->owr / 8, count = s->oh * tiles;
     for (long t = 0; t < count; t += 2) {
         long oa = t / tiles, ta = t % tiles, ob = (t + 1) / tiles, tb = (t + 1) % tiles;
         long ga = oa * d->owr + ta * 8, xa = oa * d->C + ta * 8, gb = ob * d->owr + tb * 8, xb = ob * d->C + tb * 8;
-        for (long m0 = 0; m0 < d->K; m0 += 4) {
-            if (t + 1 < count) input_grad_pair(s, d, gp, w, m0, ga, gb, xa, xb, 1, dxt);
-            else input_grad_pair(s, d, gp, w, m0, ga, ga, xa, xa, 0, dxt);
+        for (long k0 = 0; k0 < d->K; k0 += 4) {
+            if (t + 1 < count) input_grad_pair(s, d, gp, w, k0, ga, gb, xa, xb, 1, dxt);
+            else input_grad_pair(s, d, gp, w, k0, ga, ga, xa, xa, 0, dxt);
         }
     }
 }
@@ -243,31 +253,101 @@ AVX2_INLINE float hsum8(__m256 v) {
 // every image (xrows/grows list them), reduced once at the end: per tile, two input loads
 // and four cotangent loads feed eight multiply-adds. gp is padded with zero channels to a
 // multiple of four and with zero columns to owr, so channels and lanes past the ends add
-// nothing; an odd last tap repeats its neighbour and is not stored.
+// nothing; an odd last tap repeats its neighbour and is not stored. The tiles go in chunks
+// of `chunk` rows (whole images whose planes fit in L1), each chunk through every tap and
+// channel block, with the lane-wise sums parked in `partial` between chunks.
 AVX2 static void weight_grad_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *xt, const float *gp,
-                                      const long *xrows, const long *grows, long nrows, float *dw) {
-    long gstride = s->oh * d->owr;
-    for (long m = 0; m < d->K; m += 2) {
-        const float *xa = xt + d->off[m], *xb = xt + d->off[m + 1 < d->K ? m + 1 : m];
-        for (long c0 = 0; c0 < s->cout; c0 += 4) {
-            const float *gb = gp + c0 * gstride;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            for (long r = 0; r < nrows; r++) {
-                __m256 va = _mm256_loadu_ps(xa + xrows[r]), vb = _mm256_loadu_ps(xb + xrows[r]);
-                const float *g = gb + grows[r];
-                __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + gstride);
-                __m256 g2 = _mm256_loadu_ps(g + 2 * gstride), g3 = _mm256_loadu_ps(g + 3 * gstride);
-                a0 = _mm256_fmadd_ps(g0, va, a0); a1 = _mm256_fmadd_ps(g1, va, a1);
-                a2 = _mm256_fmadd_ps(g2, va, a2); a3 = _mm256_fmadd_ps(g3, va, a3);
-                b0 = _mm256_fmadd_ps(g0, vb, b0); b1 = _mm256_fmadd_ps(g1, vb, b1);
-                b2 = _mm256_fmadd_ps(g2, vb, b2); b3 = _mm256_fmadd_ps(g3, vb, b3);
+                                      const long *xrows, const long *grows, long nrows, long chunk, float *partial, float *dw) {
+    long gstride = s->oh * d->owr, blocks = (s->cout + 3) / 4;
+    for (long r0 = 0; r0 < nrows; r0 += chunk) {
+        long r1 = r0 + chunk < nrows ? r0 + chunk : nrows;
+        for (long m = 0; m < d->K; m += 2) {
+            const float *xa = xt + d->off[m], *xb = xt + d->off[m + 1 < d->K ? m + 1 : m];
+            for (long c0 = 0; c0 < s->cout; c0 += 4) {
+                const float *gb = gp + c0 * gstride;
+                float *park = partial + ((m / 2) * blocks + c0 / 4) * 64;
+                __m256 a0, a1, a2, a3, b0, b1, b2, b3;
+                if (r0 == 0) {
+                    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = _mm256_setzero_ps();
+                } else {
+                    a0 = _mm256_loadu_ps(park); a1 = _mm256_loadu_ps(park + 8); a2 = _mm256_loadu_ps(park + 16);
+                    a3 = _mm256_loadu_ps(park + 24); b0 = _mm256_loadu_ps(park + 32); b1 = _mm256_loadu_ps(park + 40);
+                    b2 = _mm256_loadu_ps(park + 48); b3 = _mm256_loadu_ps(park + 56);
+                }
+                for (long r = r0; r < r1; r++) {
+                    __m256 va = _mm256_loadu_ps(xa + xrows[r]), vb = _mm256_loadu_ps(xb + xrows[r]);
+                    const float *g = gb + grows[r];
+                    __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + gstride);
+                    __m256 g2 = _mm256_loadu_ps(g + 2 * gstride), g3 = _mm256_loadu_ps(g + 3 * gstride);
+                    a0 = _mm256_fmadd_ps(g0, va, a0); a1 = _mm256_fmadd_ps(g1, va, a1);
+                    a2 = _mm256_fmadd_ps(g2, va, a2); a3 = _mm256_fmadd_ps(g3, va, a3);
+                    b0 = _mm256_fmadd_ps(g0, vb, b0); b1 = _mm256_fmadd_ps(g1, vb, b1);
+                    b2 = _mm256_fmadd_ps(g2, vb, b2); b3 = _mm256_fmadd_ps(g3, vb, b3);
+                }
+                if (r1 < nrows) {
+                    _mm256_storeu_ps(park, a0); _mm256_storeu_ps(park + 8, a1); _mm256_storeu_ps(park + 16, a2);
+                    _mm256_storeu_ps(park + 24, a3); _mm256_storeu_ps(park + 32, b0); _mm256_storeu_ps(park + 40, b1);
+                    _mm256_storeu_ps(park + 48, b2); _mm256_storeu_ps(park + 56, b3);
+                    continue;
+                }
+                __m256 acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
+                long qn = s->cout - c0 < 4 ? s->cout - c0 : 4, mq = d->K - m < 2 ? 1 : 2;
+                for (long k = 0; k < mq; k++)
+                    for (long q = 0; q < qn; q++) dw[(c0 + q) * d->K + m + k] += hsum8(acc[k][q]);
             }
-            __m256 acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
-            long qn = s->cout - c0 < 4 ? s->cout - c0 : 4, mq = d->K - m < 2 ? 1 : 2;
-            for (long k = 0; k < mq; k++)
-                for (long q = 0; q < qn; q++) dw[(c0 + q) * d->K + m + k] += hsum8(acc[k][q]);
         }
     }
+}
+
+// Phase planes for Float with AVX2: stride 1 copies rows whole, stride 2 splits each row's
+// even and odd pixels with two shuffles per 16 pixels (the scalar loop moves one pixel per
+// iteration, which cost as much as a third of the convolution on LeNet's layers).
+AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *x, float *xt) {
+    if (s->sw > 2) { to_phases_f32(s, d, x, xt); return; }
+    memset(xt, 0, sizeof(float) * (size_t)(s->cin * d->P));
+    long rc = d->R * d->C, w = s->w, pw = s->pw;
+    for (long ci = 0; ci < s->cin; ci++)
+        for (long y = 0; y < s->h; y++) {
+            long yy = y + s->ph;
+            const float *src = x + (ci * s->h + y) * w;
+            float *base = xt + ci * d->P + (yy % s->sh) * s->sw * rc + yy / s->sh * d->C;
+            if (s->sw == 1) { memcpy(base + pw, src, sizeof(float) * (size_t)w); continue; }
+            float *ev = base + (pw & 1) * rc + pw / 2, *od = base + ((pw + 1) & 1) * rc + (pw + 1) / 2;
+            long k = 0;
+            for (; 2 * k + 16 <= w; k += 8) {
+                __m256 a = _mm256_loadu_ps(src + 2 * k), b = _mm256_loadu_ps(src + 2 * k + 8);
+                _mm256_storeu_ps(ev + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8)));
+                _mm256_storeu_ps(od + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8)));
+            }
+            for (; 2 * k < w; k++) {
+                ev[k] = src[2 * k];
+                if (2 * k + 1 < w) od[k] = src[2 * k + 1];
+            }
+        }
+}
+
+AVX2 static void from_phases_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *xt, float *x) {
+    if (s->sw > 2) { from_phases_f32(s, d, xt, x); return; }
+    long rc = d->R * d->C, w = s->w, pw = s->pw;
+    for (long ci = 0; ci < s->cin; ci++)
+        for (long y = 0; y < s->h; y++) {
+            long yy = y + s->ph;
+            float *dst = x + (ci * s->h + y) * w;
+            const float *base = xt + ci * d->P + (yy % s->sh) * s->sw * rc + yy / s->sh * d->C;
+            if (s->sw == 1) { memcpy(dst, base + pw, sizeof(float) * (size_t)w); continue; }
+            const float *ev = base + (pw & 1) * rc + pw / 2, *od = base + ((pw + 1) & 1) * rc + (pw + 1) / 2;
+            long k = 0;
+            for (; 2 * k + 16 <= w; k += 8) {
+                __m256 e = _mm256_loadu_ps(ev + k), o = _mm256_loadu_ps(od + k);
+                __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+                _mm256_storeu_ps(dst + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps(dst + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+            }
+            for (; 2 * k < w; k++) {
+                dst[2 * k] = ev[k];
+                if (2 * k + 1 < w) dst[2 * k + 1] = od[k];
+            }
+        }
 }
 #endif
 
@@ -294,10 +374,17 @@ static long image_out(const outpost_conv_shape *s) { return s->cout * s->oh * s-
 // The cotangent of one image with rows padded to owr and channels to `channels`, zeros
 // in the padding.
 static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const float *g, float *gp, long channels) {
-    memset(gp, 0, sizeof(float) * (size_t)(channels * s->oh * d->owr));
-    for (long co = 0; co < s->cout; co++)
-        for (long oy = 0; oy < s->oh; oy++)
-            memcpy(gp + (co * s->oh + oy) * d->owr, g + (co * s->oh + oy) * s->ow, sizeof(float) * (size_t)s->ow);
+    // Rows are short (7 to 16): inline loops, not a memcpy call per row.
+    for (long co = 0; co < channels; co++)
+        for (long oy = 0; oy < s->oh; oy++) {
+            float *dst = gp + (co * s->oh + oy) * d->owr;
+            long ox = 0;
+            if (co < s->cout) {
+                const float *src = g + (co * s->oh + oy) * s->ow;
+                for (; ox < s->ow; ox++) dst[ox] = src[ox];
+            }
+            for (; ox < d->owr; ox++) dst[ox] = 0;
+        }
 }
 
 int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const float *w, float *y, long n0, long n1) {
@@ -308,10 +395,10 @@ int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const
     if (!xt || !acc) { free(d.off); free(xt); free(acc); return 0; }
     int avx = use_avx2();
     for (long n = n0; n < n1; n++) {
-        to_phases_f32(s, &d, x + n * image_in(s), xt);
 #ifdef OUTPOST_X86
-        if (avx) { forward_f32_avx2(s, &d, xt, w, y + n * image_out(s)); continue; }
+        if (avx) { to_phases_f32_avx2(s, &d, x + n * image_in(s), xt); forward_f32_avx2(s, &d, xt, w, y + n * image_out(s)); continue; }
 #endif
+        to_phases_f32(s, &d, x + n * image_in(s), xt);
         forward_f32_portable(s, &d, xt, w, y + n * image_out(s), acc);
     }
     free(d.off); free(xt); free(acc);
@@ -345,9 +432,11 @@ int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const floa
         if (avx) {
             pad_cotangent(s, &d, g + n * image_out(s), gp, s->cout);
             input_grad_f32_avx2(s, &d, gp, w, dxt);
-        } else
+            from_phases_f32_avx2(s, &d, dxt, dx + n * image_in(s));
+            continue;
+        }
 #endif
-            input_grad_f32_portable(s, &d, g + n * image_out(s), w, dxt);
+        input_grad_f32_portable(s, &d, g + n * image_out(s), w, dxt);
         from_phases_f32(s, &d, dxt, dx + n * image_in(s));
     }
     free(d.off); free(dxt); free(gp);
@@ -380,12 +469,18 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     float *xt = malloc(sizeof(float) * (size_t)(held * s->cin * d.P));
     float *gp = avx ? malloc(sizeof(float) * (size_t)(held * gsize)) : NULL;
     long *rows = avx ? malloc(sizeof(long) * (size_t)(2 * (nrows > 0 ? nrows : 1))) : NULL;
-    if (!xt || (avx && (!gp || !rows))) { free(d.off); free(xt); free(gp); free(rows); return 0; }
+    // Whole images per chunk, as many as keep their phase planes and cotangent within 24 KB.
+    long perImage = (s->cin * d.P + gsize) * (long)sizeof(float), chunkImages = 24576 / perImage > 1 ? 24576 / perImage : 1;
+    float *partial = avx && count > chunkImages ? malloc(sizeof(float) * (size_t)(((d.K + 1) / 2) * (coutr / 4) * 64)) : NULL;
+    if (!xt || (avx && (!gp || !rows)) || (avx && count > chunkImages && !partial)) {
+        free(d.off); free(xt); free(gp); free(rows); free(partial);
+        return 0;
+    }
 #ifdef OUTPOST_X86
     if (avx) {
         long r = 0;
         for (long k = 0; k < count; k++) {
-            to_phases_f32(s, &d, x + (n0 + k) * image_in(s), xt + k * s->cin * d.P);
+            to_phases_f32_avx2(s, &d, x + (n0 + k) * image_in(s), xt + k * s->cin * d.P);
             pad_cotangent(s, &d, g + (n0 + k) * image_out(s), gp + k * gsize, coutr);
             for (long oy = 0; oy < s->oh; oy++)
                 for (long t = 0; t < tiles; t++, r++) {
@@ -393,7 +488,7 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
                     rows[nrows + r] = k * gsize + oy * d.owr + t * 8;
                 }
         }
-        if (count > 0) weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, nrows, dw);
+        if (count > 0) weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, nrows, chunkImages * s->oh * tiles, partial, dw);
     } else
 #endif
     {
@@ -402,7 +497,7 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
             weight_grad_f32_portable(s, &d, xt, g + n * image_out(s), dw);
         }
     }
-    free(d.off); free(xt); free(gp); free(rows);
+    free(d.off); free(xt); free(gp); free(rows); free(partial);
     return 1;
 }
 
