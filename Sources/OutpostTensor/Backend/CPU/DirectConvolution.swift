@@ -2,17 +2,20 @@ import COutpostSIMD
 
 // Direct convolution kernels (COutpostSIMD/conv_direct.c) for few channels.
 //
-// Shape rule: groups = 1, cin <= 16 and cout <= 32 take the direct kernels; everything else
+// Shape rule: groups = 1, cin <= 16 and cout <= 16 take the direct kernels; everything else
 // im2col + BLAS. With so few channels a convolution is a few hundred multiply-adds per
 // output element at most, and im2col's column matrix (kh*kw copies of the input), BLAS's
 // packing of it and col2im's element-wise scatter cost more than the arithmetic (LeNet in
-// W1, W3, W4 and Soteria: cin 1..12, cout 12). Wide layers (ResNet-18 and ConvNet in W2 and
-// W5, 64 channels and more, including their first 3 -> 64 convolutions) keep the im2col
-// path, where BLAS's blocked product pays for the unfolding. See docs/performance.md.
+// W1, W3, W4 and Soteria: cin 1..12, cout 12). The kernels are AVX2 (8 lanes) where
+// OpenBLAS runs AVX-512 products, so once the products are large enough to run at BLAS's
+// speed the unfolding no longer dominates and im2col wins: measured (forward plus both
+// gradients, one thread, docs/performance.md) at cout = 32 the direct kernels were slower in
+// most shapes, at cout = 12 faster in most. Wide layers (ResNet-18 and ConvNet in W2 and W5,
+// 64 channels and more, including their first 3 -> 64 convolutions) keep the im2col path.
 
 extension Kernels {
     static func usesDirectConvolution(_ p: ConvProblem) -> Bool {
-        p.groups == 1 && p.cin <= 16 && p.cout <= 32 && !Engine.useIm2colConvolution
+        p.groups == 1 && p.cin <= 16 && p.cout <= 16 && !Engine.useIm2colConvolution
     }
 
     private static func directShape(_ p: ConvProblem) -> outpost_conv_shape {
