@@ -371,6 +371,7 @@ static int use_avx2(void) {
 static long image_in(const outpost_conv_shape *s) { return s->cin * s->h * s->w; }
 static long image_out(const outpost_conv_shape *s) { return s->cout * s->oh * s->ow; }
 
+#ifdef OUTPOST_X86
 // The cotangent of one image with rows padded to owr and channels to `channels`, zeros
 // in the padding.
 static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const float *g, float *gp, long channels) {
@@ -386,6 +387,7 @@ static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const fl
             for (; ox < d->owr; ox++) dst[ox] = 0;
         }
 }
+#endif
 
 int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const float *w, float *y, long n0, long n1) {
     layout d;
