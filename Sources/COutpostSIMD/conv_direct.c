@@ -253,28 +253,29 @@ AVX2_INLINE float hsum8(__m256 v) {
 // every image (xrows/grows list them), reduced once at the end: per tile, two input loads
 // and four cotangent loads feed eight multiply-adds. gp is padded with zero channels to a
 // multiple of four and with zero columns to owr, so channels and lanes past the ends add
-// nothing; an odd last tap repeats its neighbour and is not stored. The tiles go in chunks
-// of `chunk` rows (whole images whose planes fit in L1), each chunk through every tap and
-// channel block, with the lane-wise sums parked in `partial` between chunks.
+// nothing; an odd last tap repeats its neighbour and is not stored. One call covers one
+// chunk of images (whose planes fit in L1) through every tap and channel block; the
+// lane-wise sums are parked in `partial` between chunks (loaded unless `first`, reduced
+// into dw when `last`).
 AVX2 static void weight_grad_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *xt, const float *gp,
-                                      const long *xrows, const long *grows, long nrows, long chunk, float *partial, float *dw) {
+                                      const long *xrows, const long *grows, long nrows, int first, int last, float *partial,
+                                      float *dw) {
     long gstride = s->oh * d->owr, blocks = (s->cout + 3) / 4;
-    for (long r0 = 0; r0 < nrows; r0 += chunk) {
-        long r1 = r0 + chunk < nrows ? r0 + chunk : nrows;
+    {
         for (long m = 0; m < d->K; m += 2) {
             const float *xa = xt + d->off[m], *xb = xt + d->off[m + 1 < d->K ? m + 1 : m];
             for (long c0 = 0; c0 < s->cout; c0 += 4) {
                 const float *gb = gp + c0 * gstride;
                 float *park = partial + ((m / 2) * blocks + c0 / 4) * 64;
                 __m256 a0, a1, a2, a3, b0, b1, b2, b3;
-                if (r0 == 0) {
+                if (first) {
                     a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = _mm256_setzero_ps();
                 } else {
                     a0 = _mm256_loadu_ps(park); a1 = _mm256_loadu_ps(park + 8); a2 = _mm256_loadu_ps(park + 16);
                     a3 = _mm256_loadu_ps(park + 24); b0 = _mm256_loadu_ps(park + 32); b1 = _mm256_loadu_ps(park + 40);
                     b2 = _mm256_loadu_ps(park + 48); b3 = _mm256_loadu_ps(park + 56);
                 }
-                for (long r = r0; r < r1; r++) {
+                for (long r = 0; r < nrows; r++) {
                     __m256 va = _mm256_loadu_ps(xa + xrows[r]), vb = _mm256_loadu_ps(xb + xrows[r]);
                     const float *g = gb + grows[r];
                     __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + gstride);
@@ -284,7 +285,7 @@ AVX2 static void weight_grad_f32_avx2(const outpost_conv_shape *s, const layout 
                     b0 = _mm256_fmadd_ps(g0, vb, b0); b1 = _mm256_fmadd_ps(g1, vb, b1);
                     b2 = _mm256_fmadd_ps(g2, vb, b2); b3 = _mm256_fmadd_ps(g3, vb, b3);
                 }
-                if (r1 < nrows) {
+                if (!last) {
                     _mm256_storeu_ps(park, a0); _mm256_storeu_ps(park + 8, a1); _mm256_storeu_ps(park + 16, a2);
                     _mm256_storeu_ps(park + 24, a3); _mm256_storeu_ps(park + 32, b0); _mm256_storeu_ps(park + 40, b1);
                     _mm256_storeu_ps(park + 48, b2); _mm256_storeu_ps(park + 56, b3);
@@ -464,33 +465,36 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     if (!make_layout(s, &d)) return 0;
     memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
     long count = n1 > n0 ? n1 - n0 : 0, coutr = (s->cout + 3) / 4 * 4, tiles = d.owr / 8;
-    long gsize = coutr * s->oh * d.owr, nrows = count * s->oh * tiles;
+    long gsize = coutr * s->oh * d.owr;
     int avx = use_avx2();
-    // AVX2 sums over all images at once, so every image's phase planes are kept.
-    long held = avx ? (count > 0 ? count : 1) : 1;
+    // AVX2 takes whole images in chunks, as many as keep their phase planes and cotangent
+    // within 24 KB, and sums over all chunks before reducing.
+    long perImage = (s->cin * d.P + gsize) * (long)sizeof(float), chunk = 24576 / perImage > 1 ? 24576 / perImage : 1;
+    if (chunk > count) chunk = count > 0 ? count : 1;
+    long held = avx ? chunk : 1, nrows = chunk * s->oh * tiles;
     float *xt = malloc(sizeof(float) * (size_t)(held * s->cin * d.P));
     float *gp = avx ? malloc(sizeof(float) * (size_t)(held * gsize)) : NULL;
-    long *rows = avx ? malloc(sizeof(long) * (size_t)(2 * (nrows > 0 ? nrows : 1))) : NULL;
-    // Whole images per chunk, as many as keep their phase planes and cotangent within 24 KB.
-    long perImage = (s->cin * d.P + gsize) * (long)sizeof(float), chunkImages = 24576 / perImage > 1 ? 24576 / perImage : 1;
-    float *partial = avx && count > chunkImages ? malloc(sizeof(float) * (size_t)(((d.K + 1) / 2) * (coutr / 4) * 64)) : NULL;
-    if (!xt || (avx && (!gp || !rows)) || (avx && count > chunkImages && !partial)) {
+    long *rows = avx ? malloc(sizeof(long) * (size_t)(2 * nrows)) : NULL;
+    float *partial = avx && count > chunk ? malloc(sizeof(float) * (size_t)(((d.K + 1) / 2) * (coutr / 4) * 64)) : NULL;
+    if (!xt || (avx && (!gp || !rows)) || (avx && count > chunk && !partial)) {
         free(d.off); free(xt); free(gp); free(rows); free(partial);
         return 0;
     }
 #ifdef OUTPOST_X86
     if (avx) {
-        long r = 0;
-        for (long k = 0; k < count; k++) {
-            to_phases_f32_avx2(s, &d, x + (n0 + k) * image_in(s), xt + k * s->cin * d.P);
-            pad_cotangent(s, &d, g + (n0 + k) * image_out(s), gp + k * gsize, coutr);
-            for (long oy = 0; oy < s->oh; oy++)
-                for (long t = 0; t < tiles; t++, r++) {
-                    rows[r] = k * s->cin * d.P + oy * d.C + t * 8;
-                    rows[nrows + r] = k * gsize + oy * d.owr + t * 8;
-                }
+        for (long c0 = 0; c0 < count; c0 += chunk) {
+            long images = count - c0 < chunk ? count - c0 : chunk, r = 0;
+            for (long k = 0; k < images; k++) {
+                to_phases_f32_avx2(s, &d, x + (n0 + c0 + k) * image_in(s), xt + k * s->cin * d.P);
+                pad_cotangent(s, &d, g + (n0 + c0 + k) * image_out(s), gp + k * gsize, coutr);
+                for (long oy = 0; oy < s->oh; oy++)
+                    for (long t = 0; t < tiles; t++, r++) {
+                        rows[r] = k * s->cin * d.P + oy * d.C + t * 8;
+                        rows[nrows + r] = k * gsize + oy * d.owr + t * 8;
+                    }
+            }
+            weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, r, c0 == 0, c0 + images >= count, partial, dw);
         }
-        if (count > 0) weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, nrows, chunkImages * s->oh * tiles, partial, dw);
     } else
 #endif
     {
