@@ -36,6 +36,24 @@ void outpost_axpy_f64(double alpha, const double *x, double *y, long n);
 /// polynomial's range, and NaN, go through libm.
 void outpost_sigmoid_f32(const float *x, float *y, long n);
 
+/// Sizes of a 2-D convolution with groups = 1 (input n×cin×h×w, weight cout×cin×kh×kw,
+/// output n×cout×oh×ow), for the direct kernels below.
+typedef struct {
+    long n, cin, h, w, cout, kh, kw, oh, ow;
+    long sh, sw, ph, pw, dh, dw;
+} outpost_conv_shape;
+
+/// Direct convolutions (no im2col) of images n0..<n1, for few channels: the forward
+/// y = conv(x, w), the input gradient dx = convᵀ(g, w) (written, not added) and the weight
+/// gradient dw = Σ over those images (written). Return 0 when scratch memory could not be
+/// allocated (nothing useful written then), 1 otherwise.
+int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const float *w, float *y, long n0, long n1);
+int outpost_conv2d_direct_f64(const outpost_conv_shape *s, const double *x, const double *w, double *y, long n0, long n1);
+int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const float *g, const float *w, float *dx, long n0, long n1);
+int outpost_conv2d_input_grad_direct_f64(const outpost_conv_shape *s, const double *g, const double *w, double *dx, long n0, long n1);
+int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1);
+int outpost_conv2d_weight_grad_direct_f64(const outpost_conv_shape *s, const double *x, const double *g, double *dw, long n0, long n1);
+
 /// Which code path the functions above take: "avx2" or "scalar".
 const char *outpost_simd_path(void);
 

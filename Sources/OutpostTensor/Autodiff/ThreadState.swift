@@ -11,6 +11,7 @@ final class ThreadState {
     var detectAnomalies = false
     var firstAnomaly: Anomaly?
     var referenceGEMM = false
+    var im2colConvolution = false
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

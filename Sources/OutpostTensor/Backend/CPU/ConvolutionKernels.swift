@@ -317,6 +317,7 @@ extension Kernels {
 
     /// The forward convolution on the whole-batch column matrix of `x`.
     static func conv2d<T: TensorScalar>(_ x: Buffer, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        if usesDirectConvolution(p) { conv2dDirect(UnsafePointer(x.pointer(T.self)), wt, y, p); return }
         guard unfoldsWholeBatch(p) else { conv2d(UnsafePointer(x.pointer(T.self)), wt, y, p); return }
         let threads = convThreads(p)
         let cols = columns(x, p, T.self, threads: threads)
@@ -335,6 +336,7 @@ extension Kernels {
 
     /// The weight gradient on the whole-batch column matrix of `x`.
     static func conv2dWeightGrad<T: TensorScalar>(_ x: Buffer, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        if usesDirectConvolution(p) { conv2dWeightGradDirect(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
         guard unfoldsWholeBatch(p) else { conv2dWeightGrad(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
         let threads = convThreads(p)
         let cols = columns(x, p, T.self, threads: threads)
@@ -414,6 +416,7 @@ extension Kernels {
     /// dx[n] = col2im(Wᵀ · g[n]) per group: the transposed convolution.
     static func conv2dInputGrad<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         if p.groups != 1 { conv2dInputGradGrouped(gy, wt, dx, p); return }
+        if usesDirectConvolution(p) { conv2dInputGradDirect(gy, wt, dx, p); return }
         let threads = convThreads(p)
         if unfoldsWholeBatch(p) {
             let ld = p.n * p.l, imageSize = p.cin * p.h * p.w

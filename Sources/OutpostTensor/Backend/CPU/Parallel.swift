@@ -20,6 +20,14 @@ public enum Engine {
         set { ThreadState.current.referenceGEMM = newValue }
     }
 
+    /// When true (on this thread), every convolution takes the im2col + BLAS path, also
+    /// those the direct few-channel kernels would run: a cross-check of the direct kernels,
+    /// never a speed option.
+    public static var useIm2colConvolution: Bool {
+        get { ThreadState.current.im2colConvolution }
+        set { ThreadState.current.im2colConvolution = newValue }
+    }
+
     /// The BLAS kernel family the engine's matrix products run on (for benchmark reports).
     public static var blasCore: String { BLAS.coreName }
 }

@@ -1,0 +1,522 @@
+#include "outpost_simd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// Direct 2-D convolutions (groups = 1) for few channels, where im2col's column matrix and
+// BLAS's packing move far more data than the few multiply-adds per element need.
+//
+// Each input channel is first rearranged into sh*sw "phase planes" of the zero-padded
+// image: phase (a, b) holds the padded pixels at rows a, a+sh, ... and columns b, b+sw, ...
+// Then the pixels under kernel tap (i, j) for output row oy and columns ox = 0, 1, 2, ...
+// are one contiguous run of a phase plane, for every stride and dilation: the inner loops
+// are unit-stride vector loads, and the input gradient (the adjoint) adds contiguous runs
+// back into phase planes instead of scattering element by element as col2im does.
+// Planes are wide enough that 8-lane vectors may run past the last output column; the
+// lanes past it are discarded (forward) or multiply zeros (gradients).
+
+typedef struct {
+    long R, C;   // rows and columns of a phase plane
+    long P;      // elements of one channel's phase planes: sh*sw*R*C
+    long K;      // cin*kh*kw, the taps of one output channel
+    long owr;    // ow rounded up to whole 8-lane tiles
+    long *off;   // per tap m = (ci*kh + i)*kw + j: where its run for oy = 0, ox = 0 starts
+    long *ord;   // the taps ordered by (ci, j, i), see input_grad_f32_avx2
+} layout;
+
+static int make_layout(const outpost_conv_shape *s, layout *d) {
+    d->R = (s->h + 2 * s->ph + s->sh - 1) / s->sh;
+    long cols = (s->w + 2 * s->pw + s->sw - 1) / s->sw;
+    d->owr = (s->ow + 7) / 8 * 8;
+    long need = d->owr + ((s->kw - 1) * s->dw) / s->sw;
+    d->C = cols > need ? cols : need;
+    d->P = s->sh * s->sw * d->R * d->C;
+    d->K = s->cin * s->kh * s->kw;
+    // One allocation for the taps' offsets and, after them, the row and column parts
+    // (kh + kw divisions instead of two per tap).
+    d->off = malloc(sizeof(long) * (size_t)(2 * d->K + s->kh + s->kw));
+    if (!d->off) return 0;
+    d->ord = d->off + d->K;
+    long *rowpart = d->ord + d->K, *colpart = rowpart + s->kh;
+    long t = 0;
+    for (long ci = 0; ci < s->cin; ci++)
+        for (long j = 0; j < s->kw; j++)
+            for (long i = 0; i < s->kh; i++) d->ord[t++] = (ci * s->kh + i) * s->kw + j;
+    for (long i = 0; i < s->kh; i++) rowpart[i] = (i * s->dh) % s->sh * s->sw * d->R * d->C + (i * s->dh) / s->sh * d->C;
+    for (long j = 0; j < s->kw; j++) colpart[j] = (j * s->dw) % s->sw * d->R * d->C + (j * s->dw) / s->sw;
+    long m = 0;
+    for (long ci = 0; ci < s->cin; ci++)
+        for (long i = 0; i < s->kh; i++)
+            for (long j = 0; j < s->kw; j++) d->off[m++] = ci * d->P + rowpart[i] + colpart[j];
+    return 1;
+}
+
+// Phase planes of one image (forward) and their fold back (adjoint: only real pixels are
+// read back; padding accumulates whatever falls on it and is dropped). Per row and phase
+// the destination column advances by one, so no division runs per element.
+#define DEFINE_PHASES(T, SUF)                                                                          \
+    static void to_phases_##SUF(const outpost_conv_shape *s, const layout *d, const T *x, T *xt) {      \
+        memset(xt, 0, sizeof(T) * (size_t)(s->cin * d->P));                                            \
+        for (long ci = 0; ci < s->cin; ci++)                                                           \
+            for (long y = 0; y < s->h; y++) {                                                          \
+                long yy = y + s->ph;                                                                   \
+                const T *src = x + (ci * s->h + y) * s->w;                                             \
+                for (long b = 0; b < s->sw; b++) {                                                     \
+                    long x0 = ((b - s->pw) % s->sw + s->sw) % s->sw;                                   \
+                    T *dst = xt + ci * d->P + ((yy % s->sh) * s->sw + b) * d->R * d->C + yy / s->sh * d->C \
+                             + (x0 + s->pw) / s->sw;                                                   \
+                    for (long xx = x0, c = 0; xx < s->w; xx += s->sw, c++) dst[c] = src[xx];            \
+                }                                                                                      \
+            }                                                                                          \
+    }                                                                                                  \
+    static void from_phases_##SUF(const outpost_conv_shape *s, const layout *d, const T *xt, T *x) {    \
+        for (long ci = 0; ci < s->cin; ci++)                                                           \
+            for (long y = 0; y < s->h; y++) {                                                          \
+                long yy = y + s->ph;                                                                   \
+                T *dst = x + (ci * s->h + y) * s->w;                                                   \
+                for (long b = 0; b < s->sw; b++) {                                                     \
+                    long x0 = ((b - s->pw) % s->sw + s->sw) % s->sw;                                   \
+                    const T *src = xt + ci * d->P + ((yy % s->sh) * s->sw + b) * d->R * d->C           \
+                                   + yy / s->sh * d->C + (x0 + s->pw) / s->sw;                         \
+                    for (long xx = x0, c = 0; xx < s->w; xx += s->sw, c++) dst[xx] = src[c];            \
+                }                                                                                      \
+            }                                                                                          \
+    }
+
+DEFINE_PHASES(float, f32)
+DEFINE_PHASES(double, f64)
+
+// MARK: Portable loops (all of Double, and Float without AVX2)
+
+#define DEFINE_PORTABLE(T, SUF)                                                                        \
+    static void forward_##SUF##_portable(const outpost_conv_shape *s, const layout *d, const T *xt,     \
+                                         const T *w, T *y, T *acc) {                                   \
+        for (long co = 0; co < s->cout; co++)                                                          \
+            for (long oy = 0; oy < s->oh; oy++) {                                                      \
+                for (long ox = 0; ox < s->ow; ox++) acc[ox] = 0;                                       \
+                for (long m = 0; m < d->K; m++) {                                                      \
+                    T wv = w[co * d->K + m];                                                           \
+                    const T *src = xt + d->off[m] + oy * d->C;                                         \
+                    for (long ox = 0; ox < s->ow; ox++) acc[ox] += wv * src[ox];                       \
+                }                                                                                      \
+                memcpy(y + (co * s->oh + oy) * s->ow, acc, sizeof(T) * (size_t)s->ow);                 \
+            }                                                                                          \
+    }                                                                                                  \
+    static void input_grad_##SUF##_portable(const outpost_conv_shape *s, const layout *d, const T *g,   \
+                                            const T *w, T *dxt) {                                      \
+        for (long co = 0; co < s->cout; co++)                                                          \
+            for (long oy = 0; oy < s->oh; oy++) {                                                      \
+                const T *gr = g + (co * s->oh + oy) * s->ow;                                           \
+                for (long m = 0; m < d->K; m++) {                                                      \
+                    T wv = w[co * d->K + m];                                                           \
+                    T *dst = dxt + d->off[m] + oy * d->C;                                              \
+                    for (long ox = 0; ox < s->ow; ox++) dst[ox] += wv * gr[ox];                        \
+                }                                                                                      \
+            }                                                                                          \
+    }                                                                                                  \
+    static void weight_grad_##SUF##_portable(const outpost_conv_shape *s, const layout *d, const T *xt, \
+                                             const T *g, T *dw) {                                      \
+        for (long co = 0; co < s->cout; co++)                                                          \
+            for (long m = 0; m < d->K; m++) {                                                          \
+                T sum = 0;                                                                             \
+                for (long oy = 0; oy < s->oh; oy++) {                                                  \
+                    const T *xr = xt + d->off[m] + oy * d->C, *gr = g + (co * s->oh + oy) * s->ow;     \
+                    for (long ox = 0; ox < s->ow; ox++) sum += gr[ox] * xr[ox];                        \
+                }                                                                                      \
+                dw[co * d->K + m] += sum;                                                              \
+            }                                                                                          \
+    }
+
+DEFINE_PORTABLE(float, f32)
+DEFINE_PORTABLE(double, f64)
+
+// MARK: AVX2 + FMA (Float)
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define OUTPOST_X86 1
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+
+// The unit of work is a tile: 8 consecutive output columns of one output row (rows of
+// LeNet's layers are 7 to 16 wide, so one or two tiles). Kernels take tiles two at a time,
+// from the same row or the next, so that eight independent multiply-add chains hide the
+// FMA latency even when a row is a single tile.
+typedef struct { long in, out, valid; } tile;
+
+static tile tile_at(const outpost_conv_shape *s, const layout *d, long index) {
+    long tiles = d->owr / 8, oy = index / tiles, t = index % tiles;
+    tile r = { oy * d->C + t * 8, oy * s->ow + t * 8, s->ow - t * 8 < 8 ? s->ow - t * 8 : 8 };
+    return r;
+}
+
+AVX2_INLINE void store_tile(float *dst, __m256 v, long valid) {
+    if (valid >= 8) { _mm256_storeu_ps(dst, v); return; }
+    float tmp[8];
+    _mm256_storeu_ps(tmp, v);
+    memcpy(dst, tmp, sizeof(float) * (size_t)valid);
+}
+
+// Four output channels by two tiles: per tap, two loads of input runs and four weight
+// broadcasts feed eight multiply-adds. Channels past cout repeat the last one (their sums
+// are not stored), so the weights are read in place.
+AVX2_INLINE void forward_pair(const outpost_conv_shape *s, const layout *d, const float *xt, const float *w, long c0, tile a,
+                              tile b, const int two, float *y) {
+    long last = s->cout - 1;
+    const float *w0 = w + c0 * d->K, *w1 = w + (c0 + 1 < last ? c0 + 1 : last) * d->K,
+                *w2 = w + (c0 + 2 < last ? c0 + 2 : last) * d->K, *w3 = w + (c0 + 3 < last ? c0 + 3 : last) * d->K;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (long m = 0; m < d->K; m++) {
+        const float *src = xt + d->off[m];
+        __m256 va = _mm256_loadu_ps(src + a.in), vb = two ? _mm256_loadu_ps(src + b.in) : va;
+        __m256 k0 = _mm256_broadcast_ss(w0 + m), k1 = _mm256_broadcast_ss(w1 + m);
+        __m256 k2 = _mm256_broadcast_ss(w2 + m), k3 = _mm256_broadcast_ss(w3 + m);
+        a0 = _mm256_fmadd_ps(k0, va, a0); a1 = _mm256_fmadd_ps(k1, va, a1);
+        a2 = _mm256_fmadd_ps(k2, va, a2); a3 = _mm256_fmadd_ps(k3, va, a3);
+        if (two) {
+            b0 = _mm256_fmadd_ps(k0, vb, b0); b1 = _mm256_fmadd_ps(k1, vb, b1);
+            b2 = _mm256_fmadd_ps(k2, vb, b2); b3 = _mm256_fmadd_ps(k3, vb, b3);
+        }
+    }
+    __m256 acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
+    long plane = s->oh * s->ow, qn = s->cout - c0 < 4 ? s->cout - c0 : 4;
+    for (long q = 0; q < qn; q++) {
+        store_tile(y + (c0 + q) * plane + a.out, acc[0][q], a.valid);
+        if (two) store_tile(y + (c0 + q) * plane + b.out, acc[1][q], b.valid);
+    }
+}
+
+AVX2 static void forward_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *xt, const float *w, float *y) {
+    long count = s->oh * (d->owr / 8);
+    for (long c0 = 0; c0 < s->cout; c0 += 4)
+        for (long t = 0; t < count; t += 2) {
+            tile a = tile_at(s, d, t);
+            if (t + 1 < count) forward_pair(s, d, xt, w, c0, a, tile_at(s, d, t + 1), 1, y);
+            else forward_pair(s, d, xt, w, c0, a, a, 0, y);
+        }
+}
+
+// Four taps by two tiles: per output channel, two loads of cotangent runs and four weight
+// broadcasts feed eight multiply-adds; each tap's sums then go into its phase-plane runs.
+// Taps of one block may overlap there, so they are added one after another. Taps past K
+// repeat the last one and are not added.
+AVX2_INLINE void input_grad_pair(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, long k0,
+                                 long ga, long gb, long xa, long xb, const int two, float *dxt) {
+    long last = d->K - 1, gstride = s->oh * d->owr;
+    long m0 = d->ord[k0], m1 = d->ord[k0 + 1 < last ? k0 + 1 : last], m2 = d->ord[k0 + 2 < last ? k0 + 2 : last],
+         m3 = d->ord[k0 + 3 < last ? k0 + 3 : last];
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (long co = 0; co < s->cout; co++) {
+        const float *gr = gp + co * gstride, *wr = w + co * d->K;
+        __m256 va = _mm256_loadu_ps(gr + ga), vb = two ? _mm256_loadu_ps(gr + gb) : va;
+        __m256 k0 = _mm256_broadcast_ss(wr + m0), k1 = _mm256_broadcast_ss(wr + m1);
+        __m256 k2 = _mm256_broadcast_ss(wr + m2), k3 = _mm256_broadcast_ss(wr + m3);
+        a0 = _mm256_fmadd_ps(k0, va, a0); a1 = _mm256_fmadd_ps(k1, va, a1);
+        a2 = _mm256_fmadd_ps(k2, va, a2); a3 = _mm256_fmadd_ps(k3, va, a3);
+        if (two) {
+            b0 = _mm256_fmadd_ps(k0, vb, b0); b1 = _mm256_fmadd_ps(k1, vb, b1);
+            b2 = _mm256_fmadd_ps(k2, vb, b2); b3 = _mm256_fmadd_ps(k3, vb, b3);
+        }
+    }
+    __m256 acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
+    long mq = d->K - k0 < 4 ? d->K - k0 : 4, ms[4] = {m0, m1, m2, m3};
+    for (long q = 0; q < mq; q++) {
+        float *dst = dxt + d->off[ms[q]];
+        _mm256_storeu_ps(dst + xa, _mm256_add_ps(_mm256_loadu_ps(dst + xa), acc[0][q]));
+        if (two) _mm256_storeu_ps(dst + xb, _mm256_add_ps(_mm256_loadu_ps(dst + xb), acc[1][q]));
+    }
+}
+
+// gp: the cotangent with rows padded to owr with zeros. Taps go in (ci, j, i) order: runs of
+// taps one column apart overlap by all but one lane, and adding one right after the other
+// makes the load wait for the previous store (a failed store-to-load forward); taps one row
+// apart are a whole plane row apart.
+AVX2 static void input_grad_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, float *dxt) {
+    long tiles = d->owr / 8, count = s->oh * tiles;
+    for (long t = 0; t < count; t += 2) {
+        long oa = t / tiles, ta = t % tiles, ob = (t + 1) / tiles, tb = (t + 1) % tiles;
+        long ga = oa * d->owr + ta * 8, xa = oa * d->C + ta * 8, gb = ob * d->owr + tb * 8, xb = ob * d->C + tb * 8;
+        for (long k0 = 0; k0 < d->K; k0 += 4) {
+            if (t + 1 < count) input_grad_pair(s, d, gp, w, k0, ga, gb, xa, xb, 1, dxt);
+            else input_grad_pair(s, d, gp, w, k0, ga, ga, xa, xa, 0, dxt);
+        }
+    }
+}
+
+AVX2_INLINE float hsum8(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(a, _mm_movehdup_ps(a)));
+}
+
+// Per pair of taps and block of four output channels, lane-wise sums over every tile of
+// every image (xrows/grows list them), reduced once at the end: per tile, two input loads
+// and four cotangent loads feed eight multiply-adds. gp is padded with zero channels to a
+// multiple of four and with zero columns to owr, so channels and lanes past the ends add
+// nothing; an odd last tap repeats its neighbour and is not stored. One call covers one
+// chunk of images (whose planes fit in L1) through every tap and channel block; the
+// lane-wise sums are parked in `partial` between chunks (loaded unless `first`, reduced
+// into dw when `last`).
+AVX2 static void weight_grad_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *xt, const float *gp,
+                                      const long *xrows, const long *grows, long nrows, int first, int last, float *partial,
+                                      float *dw) {
+    long gstride = s->oh * d->owr, blocks = (s->cout + 3) / 4;
+    {
+        for (long m = 0; m < d->K; m += 2) {
+            const float *xa = xt + d->off[m], *xb = xt + d->off[m + 1 < d->K ? m + 1 : m];
+            for (long c0 = 0; c0 < s->cout; c0 += 4) {
+                const float *gb = gp + c0 * gstride;
+                float *park = partial + ((m / 2) * blocks + c0 / 4) * 64;
+                __m256 a0, a1, a2, a3, b0, b1, b2, b3;
+                if (first) {
+                    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = _mm256_setzero_ps();
+                } else {
+                    a0 = _mm256_loadu_ps(park); a1 = _mm256_loadu_ps(park + 8); a2 = _mm256_loadu_ps(park + 16);
+                    a3 = _mm256_loadu_ps(park + 24); b0 = _mm256_loadu_ps(park + 32); b1 = _mm256_loadu_ps(park + 40);
+                    b2 = _mm256_loadu_ps(park + 48); b3 = _mm256_loadu_ps(park + 56);
+                }
+                for (long r = 0; r < nrows; r++) {
+                    __m256 va = _mm256_loadu_ps(xa + xrows[r]), vb = _mm256_loadu_ps(xb + xrows[r]);
+                    const float *g = gb + grows[r];
+                    __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + gstride);
+                    __m256 g2 = _mm256_loadu_ps(g + 2 * gstride), g3 = _mm256_loadu_ps(g + 3 * gstride);
+                    a0 = _mm256_fmadd_ps(g0, va, a0); a1 = _mm256_fmadd_ps(g1, va, a1);
+                    a2 = _mm256_fmadd_ps(g2, va, a2); a3 = _mm256_fmadd_ps(g3, va, a3);
+                    b0 = _mm256_fmadd_ps(g0, vb, b0); b1 = _mm256_fmadd_ps(g1, vb, b1);
+                    b2 = _mm256_fmadd_ps(g2, vb, b2); b3 = _mm256_fmadd_ps(g3, vb, b3);
+                }
+                if (!last) {
+                    _mm256_storeu_ps(park, a0); _mm256_storeu_ps(park + 8, a1); _mm256_storeu_ps(park + 16, a2);
+                    _mm256_storeu_ps(park + 24, a3); _mm256_storeu_ps(park + 32, b0); _mm256_storeu_ps(park + 40, b1);
+                    _mm256_storeu_ps(park + 48, b2); _mm256_storeu_ps(park + 56, b3);
+                    continue;
+                }
+                __m256 acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
+                long qn = s->cout - c0 < 4 ? s->cout - c0 : 4, mq = d->K - m < 2 ? 1 : 2;
+                for (long k = 0; k < mq; k++)
+                    for (long q = 0; q < qn; q++) dw[(c0 + q) * d->K + m + k] += hsum8(acc[k][q]);
+            }
+        }
+    }
+}
+
+// Phase planes for Float with AVX2: stride 1 copies rows whole, stride 2 splits each row's
+// even and odd pixels with two shuffles per 16 pixels (the scalar loop moves one pixel per
+// iteration, which cost as much as a third of the convolution on LeNet's layers).
+AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *x, float *xt) {
+    if (s->sw > 2) { to_phases_f32(s, d, x, xt); return; }
+    memset(xt, 0, sizeof(float) * (size_t)(s->cin * d->P));
+    long rc = d->R * d->C, w = s->w, pw = s->pw;
+    for (long ci = 0; ci < s->cin; ci++)
+        for (long y = 0; y < s->h; y++) {
+            long yy = y + s->ph;
+            const float *src = x + (ci * s->h + y) * w;
+            float *base = xt + ci * d->P + (yy % s->sh) * s->sw * rc + yy / s->sh * d->C;
+            if (s->sw == 1) { memcpy(base + pw, src, sizeof(float) * (size_t)w); continue; }
+            float *ev = base + (pw & 1) * rc + pw / 2, *od = base + ((pw + 1) & 1) * rc + (pw + 1) / 2;
+            long k = 0;
+            for (; 2 * k + 16 <= w; k += 8) {
+                __m256 a = _mm256_loadu_ps(src + 2 * k), b = _mm256_loadu_ps(src + 2 * k + 8);
+                _mm256_storeu_ps(ev + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8)));
+                _mm256_storeu_ps(od + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8)));
+            }
+            for (; 2 * k < w; k++) {
+                ev[k] = src[2 * k];
+                if (2 * k + 1 < w) od[k] = src[2 * k + 1];
+            }
+        }
+}
+
+AVX2 static void from_phases_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *xt, float *x) {
+    if (s->sw > 2) { from_phases_f32(s, d, xt, x); return; }
+    long rc = d->R * d->C, w = s->w, pw = s->pw;
+    for (long ci = 0; ci < s->cin; ci++)
+        for (long y = 0; y < s->h; y++) {
+            long yy = y + s->ph;
+            float *dst = x + (ci * s->h + y) * w;
+            const float *base = xt + ci * d->P + (yy % s->sh) * s->sw * rc + yy / s->sh * d->C;
+            if (s->sw == 1) { memcpy(dst, base + pw, sizeof(float) * (size_t)w); continue; }
+            const float *ev = base + (pw & 1) * rc + pw / 2, *od = base + ((pw + 1) & 1) * rc + (pw + 1) / 2;
+            long k = 0;
+            for (; 2 * k + 16 <= w; k += 8) {
+                __m256 e = _mm256_loadu_ps(ev + k), o = _mm256_loadu_ps(od + k);
+                __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+                _mm256_storeu_ps(dst + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps(dst + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+            }
+            for (; 2 * k < w; k++) {
+                dst[2 * k] = ev[k];
+                if (2 * k + 1 < w) dst[2 * k + 1] = od[k];
+            }
+        }
+}
+#endif
+
+static int use_avx2(void) {
+#ifdef OUTPOST_X86
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+#else
+    return 0;
+#endif
+}
+
+// MARK: Entry points
+
+static long image_in(const outpost_conv_shape *s) { return s->cin * s->h * s->w; }
+static long image_out(const outpost_conv_shape *s) { return s->cout * s->oh * s->ow; }
+
+#ifdef OUTPOST_X86
+// The cotangent of one image with rows padded to owr and channels to `channels`, zeros
+// in the padding.
+static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const float *g, float *gp, long channels) {
+    // Rows are short (7 to 16): inline loops, not a memcpy call per row.
+    for (long co = 0; co < channels; co++)
+        for (long oy = 0; oy < s->oh; oy++) {
+            float *dst = gp + (co * s->oh + oy) * d->owr;
+            long ox = 0;
+            if (co < s->cout) {
+                const float *src = g + (co * s->oh + oy) * s->ow;
+                for (; ox < s->ow; ox++) dst[ox] = src[ox];
+            }
+            for (; ox < d->owr; ox++) dst[ox] = 0;
+        }
+}
+#endif
+
+int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const float *w, float *y, long n0, long n1) {
+    layout d;
+    if (!make_layout(s, &d)) return 0;
+    float *xt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
+    float *acc = malloc(sizeof(float) * (size_t)s->ow);
+    if (!xt || !acc) { free(d.off); free(xt); free(acc); return 0; }
+    int avx = use_avx2();
+    for (long n = n0; n < n1; n++) {
+#ifdef OUTPOST_X86
+        if (avx) { to_phases_f32_avx2(s, &d, x + n * image_in(s), xt); forward_f32_avx2(s, &d, xt, w, y + n * image_out(s)); continue; }
+#endif
+        to_phases_f32(s, &d, x + n * image_in(s), xt);
+        forward_f32_portable(s, &d, xt, w, y + n * image_out(s), acc);
+    }
+    free(d.off); free(xt); free(acc);
+    return 1;
+}
+
+int outpost_conv2d_direct_f64(const outpost_conv_shape *s, const double *x, const double *w, double *y, long n0, long n1) {
+    layout d;
+    if (!make_layout(s, &d)) return 0;
+    double *xt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
+    double *acc = malloc(sizeof(double) * (size_t)s->ow);
+    if (!xt || !acc) { free(d.off); free(xt); free(acc); return 0; }
+    for (long n = n0; n < n1; n++) {
+        to_phases_f64(s, &d, x + n * image_in(s), xt);
+        forward_f64_portable(s, &d, xt, w, y + n * image_out(s), acc);
+    }
+    free(d.off); free(xt); free(acc);
+    return 1;
+}
+
+int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const float *g, const float *w, float *dx, long n0, long n1) {
+    layout d;
+    if (!make_layout(s, &d)) return 0;
+    float *dxt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
+    float *gp = malloc(sizeof(float) * (size_t)(s->cout * s->oh * d.owr));
+    if (!dxt || !gp) { free(d.off); free(dxt); free(gp); return 0; }
+    int avx = use_avx2();
+    for (long n = n0; n < n1; n++) {
+        memset(dxt, 0, sizeof(float) * (size_t)(s->cin * d.P));
+#ifdef OUTPOST_X86
+        if (avx) {
+            pad_cotangent(s, &d, g + n * image_out(s), gp, s->cout);
+            input_grad_f32_avx2(s, &d, gp, w, dxt);
+            from_phases_f32_avx2(s, &d, dxt, dx + n * image_in(s));
+            continue;
+        }
+#endif
+        input_grad_f32_portable(s, &d, g + n * image_out(s), w, dxt);
+        from_phases_f32(s, &d, dxt, dx + n * image_in(s));
+    }
+    free(d.off); free(dxt); free(gp);
+    return 1;
+}
+
+int outpost_conv2d_input_grad_direct_f64(const outpost_conv_shape *s, const double *g, const double *w, double *dx, long n0, long n1) {
+    layout d;
+    if (!make_layout(s, &d)) return 0;
+    double *dxt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
+    if (!dxt) { free(d.off); return 0; }
+    for (long n = n0; n < n1; n++) {
+        memset(dxt, 0, sizeof(double) * (size_t)(s->cin * d.P));
+        input_grad_f64_portable(s, &d, g + n * image_out(s), w, dxt);
+        from_phases_f64(s, &d, dxt, dx + n * image_in(s));
+    }
+    free(d.off); free(dxt);
+    return 1;
+}
+
+int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1) {
+    layout d;
+    if (!make_layout(s, &d)) return 0;
+    memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
+    long count = n1 > n0 ? n1 - n0 : 0, coutr = (s->cout + 3) / 4 * 4, tiles = d.owr / 8;
+    long gsize = coutr * s->oh * d.owr;
+    int avx = use_avx2();
+    // AVX2 takes whole images in chunks, as many as keep their phase planes and cotangent
+    // within 24 KB, and sums over all chunks before reducing.
+    long perImage = (s->cin * d.P + gsize) * (long)sizeof(float), chunk = 24576 / perImage > 1 ? 24576 / perImage : 1;
+    if (chunk > count) chunk = count > 0 ? count : 1;
+    long held = avx ? chunk : 1, nrows = chunk * s->oh * tiles;
+    float *xt = malloc(sizeof(float) * (size_t)(held * s->cin * d.P));
+    float *gp = avx ? malloc(sizeof(float) * (size_t)(held * gsize)) : NULL;
+    long *rows = avx ? malloc(sizeof(long) * (size_t)(2 * nrows)) : NULL;
+    float *partial = avx && count > chunk ? malloc(sizeof(float) * (size_t)(((d.K + 1) / 2) * (coutr / 4) * 64)) : NULL;
+    if (!xt || (avx && (!gp || !rows)) || (avx && count > chunk && !partial)) {
+        free(d.off); free(xt); free(gp); free(rows); free(partial);
+        return 0;
+    }
+#ifdef OUTPOST_X86
+    if (avx) {
+        for (long c0 = 0; c0 < count; c0 += chunk) {
+            long images = count - c0 < chunk ? count - c0 : chunk, r = 0;
+            for (long k = 0; k < images; k++) {
+                to_phases_f32_avx2(s, &d, x + (n0 + c0 + k) * image_in(s), xt + k * s->cin * d.P);
+                pad_cotangent(s, &d, g + (n0 + c0 + k) * image_out(s), gp + k * gsize, coutr);
+                for (long oy = 0; oy < s->oh; oy++)
+                    for (long t = 0; t < tiles; t++, r++) {
+                        rows[r] = k * s->cin * d.P + oy * d.C + t * 8;
+                        rows[nrows + r] = k * gsize + oy * d.owr + t * 8;
+                    }
+            }
+            weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, r, c0 == 0, c0 + images >= count, partial, dw);
+        }
+    } else
+#endif
+    {
+        for (long n = n0; n < n1; n++) {
+            to_phases_f32(s, &d, x + n * image_in(s), xt);
+            weight_grad_f32_portable(s, &d, xt, g + n * image_out(s), dw);
+        }
+    }
+    free(d.off); free(xt); free(gp); free(rows); free(partial);
+    return 1;
+}
+
+int outpost_conv2d_weight_grad_direct_f64(const outpost_conv_shape *s, const double *x, const double *g, double *dw, long n0, long n1) {
+    layout d;
+    if (!make_layout(s, &d)) return 0;
+    memset(dw, 0, sizeof(double) * (size_t)(s->cout * d.K));
+    double *xt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
+    if (!xt) { free(d.off); return 0; }
+    for (long n = n0; n < n1; n++) {
+        to_phases_f64(s, &d, x + n * image_in(s), xt);
+        weight_grad_f64_portable(s, &d, xt, g + n * image_out(s), dw);
+    }
+    free(d.off); free(xt);
+    return 1;
+}

@@ -1,0 +1,104 @@
+import COutpostSIMD
+
+// Direct convolution kernels (COutpostSIMD/conv_direct.c) for few channels.
+//
+// Shape rule: groups = 1, cin <= 16 and cout <= 16 take the direct kernels; everything else
+// im2col + BLAS. With so few channels a convolution is a few hundred multiply-adds per
+// output element at most, and im2col's column matrix (kh*kw copies of the input), BLAS's
+// packing of it and col2im's element-wise scatter cost more than the arithmetic (LeNet in
+// W1, W3, W4 and Soteria: cin 1..12, cout 12). The kernels are AVX2 (8 lanes) where
+// OpenBLAS runs AVX-512 products, so once the products are large enough to run at BLAS's
+// speed the unfolding no longer dominates and im2col wins: measured (forward plus both
+// gradients, one thread, docs/performance.md) at cout = 32 the direct kernels were slower in
+// most shapes, at cout = 12 faster in most. Wide layers (ResNet-18 and ConvNet in W2 and W5,
+// 64 channels and more, including their first 3 -> 64 convolutions) keep the im2col path.
+
+extension Kernels {
+    static func usesDirectConvolution(_ p: ConvProblem) -> Bool {
+        p.groups == 1 && p.cin <= 16 && p.cout <= 16 && !Engine.useIm2colConvolution
+    }
+
+    private static func directShape(_ p: ConvProblem) -> outpost_conv_shape {
+        let g = p.geometry
+        return outpost_conv_shape(n: p.n, cin: p.cin, h: p.h, w: p.w, cout: p.cout, kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow,
+                                  sh: g.stride.0, sw: g.stride.1, ph: g.padding.0, pw: g.padding.1,
+                                  dh: g.dilation.0, dw: g.dilation.1)
+    }
+
+    /// Threads for a direct convolution: whole images per thread, so a batch of one runs on one.
+    private static func directParts(_ p: ConvProblem) -> Int { Swift.min(convThreads(p), p.n) }
+
+    @inline(__always)
+    private static func raw<T>(_ p: UnsafePointer<T>) -> UnsafeRawPointer { UnsafeRawPointer(p) }
+
+    /// y = conv(x, w) with the direct kernels.
+    static func conv2dDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        var s = directShape(p)
+        let parts = directParts(p)
+        withUnsafePointer(to: &s) { s in
+            parallelChunks(parts) { t in
+                let r = slice(t, of: parts, p.n)
+                if r.isEmpty { return }
+                let ok: Int32
+                if T.self == Float.self {
+                    ok = outpost_conv2d_direct_f32(s, raw(x).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
+                                                   UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), r.lowerBound, r.upperBound)
+                } else {
+                    ok = outpost_conv2d_direct_f64(s, raw(x).assumingMemoryBound(to: Double.self), raw(w).assumingMemoryBound(to: Double.self),
+                                                   UnsafeMutableRawPointer(y).assumingMemoryBound(to: Double.self), r.lowerBound, r.upperBound)
+                }
+                precondition(ok != 0, "conv2d: out of memory for the direct kernel's scratch")
+            }
+        }
+    }
+
+    /// dx = convᵀ(g, w) with the direct kernels.
+    static func conv2dInputGradDirect<T: TensorScalar>(_ gy: UnsafePointer<T>, _ w: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        var s = directShape(p)
+        let parts = directParts(p)
+        withUnsafePointer(to: &s) { s in
+            parallelChunks(parts) { t in
+                let r = slice(t, of: parts, p.n)
+                if r.isEmpty { return }
+                let ok: Int32
+                if T.self == Float.self {
+                    ok = outpost_conv2d_input_grad_direct_f32(s, raw(gy).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
+                                                              UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self), r.lowerBound, r.upperBound)
+                } else {
+                    ok = outpost_conv2d_input_grad_direct_f64(s, raw(gy).assumingMemoryBound(to: Double.self), raw(w).assumingMemoryBound(to: Double.self),
+                                                              UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Double.self), r.lowerBound, r.upperBound)
+                }
+                precondition(ok != 0, "conv2d input gradient: out of memory for the direct kernel's scratch")
+            }
+        }
+    }
+
+    /// dw = Σ_n g[n] ⋆ x[n] with the direct kernels; each thread sums its own images, then
+    /// the partial sums are added.
+    static func conv2dWeightGradDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        var s = directShape(p)
+        let parts = directParts(p)
+        let wCount = p.cout * p.k
+        let partial = MemoryPool.allocate(T.self, capacity: Swift.max(1, (parts - 1) * wCount))
+        defer { MemoryPool.free(partial) }
+        withUnsafePointer(to: &s) { s in
+            parallelChunks(Swift.max(parts, 1)) { t in
+                let r = slice(t, of: Swift.max(parts, 1), p.n)
+                let out = t == 0 ? dw : partial + (t - 1) * wCount
+                let ok: Int32
+                if T.self == Float.self {
+                    ok = outpost_conv2d_weight_grad_direct_f32(s, raw(x).assumingMemoryBound(to: Float.self), raw(gy).assumingMemoryBound(to: Float.self),
+                                                               UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), r.lowerBound, r.upperBound)
+                } else {
+                    ok = outpost_conv2d_weight_grad_direct_f64(s, raw(x).assumingMemoryBound(to: Double.self), raw(gy).assumingMemoryBound(to: Double.self),
+                                                               UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self), r.lowerBound, r.upperBound)
+                }
+                precondition(ok != 0, "conv2d weight gradient: out of memory for the direct kernel's scratch")
+            }
+        }
+        for t in 1..<Swift.max(parts, 1) {
+            let src = partial + (t - 1) * wCount
+            for i in 0..<wCount { dw[i] += src[i] }
+        }
+    }
+}

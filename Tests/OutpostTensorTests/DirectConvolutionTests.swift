@@ -1,0 +1,100 @@
+import OutpostTensor
+import XCTest
+
+/// The direct few-channel convolution kernels against the im2col + BLAS path, forward and
+/// both gradients, in Float and Double.
+final class DirectConvolutionTests: XCTestCase {
+    private struct Case {
+        let n, cin, h, w, cout, kh, kw: Int
+        let geo: Conv2dGeometry
+    }
+
+    /// Forward, input gradient and weight gradient of one case, on the path chosen by
+    /// `im2col`.
+    private func run(_ c: Case, dtype: DType, im2col: Bool, seed: UInt64) -> [[Double]] {
+        Engine.useIm2colConvolution = im2col
+        defer { Engine.useIm2colConvolution = false }
+        var rng = RandomGenerator(seed: seed)
+        let x = Tensor.normal([c.n, c.cin, c.h, c.w], dtype: dtype, using: &rng).requiringGrad()
+        let w = Tensor.normal([c.cout, c.cin, c.kh, c.kw], dtype: dtype, using: &rng).requiringGrad()
+        let y = x.conv2d(w, geometry: c.geo)
+        let g = Tensor.normal(y.shape, dtype: dtype, using: &rng)
+        let grads = grad(of: y, wrt: [x, w], seed: g)
+        return [y.doubles, grads[0].doubles, grads[1].doubles]
+    }
+
+    private func compare(_ c: Case, file: StaticString = #filePath, line: UInt = #line) {
+        for dtype in [DType.float32, .float64] {
+            let direct = run(c, dtype: dtype, im2col: false, seed: 3)
+            let reference = run(c, dtype: dtype, im2col: true, seed: 3)
+            let tol = dtype == .float32 ? 1e-4 : 1e-11
+            for (i, part) in ["forward", "input gradient", "weight gradient"].enumerated() {
+                assertClose(direct[i], reference[i], rtol: tol, atol: tol,
+                            "\(part) \(dtype) n\(c.n) cin\(c.cin) \(c.h)x\(c.w) cout\(c.cout) k\(c.kh)x\(c.kw) \(c.geo)",
+                            file: file, line: line)
+            }
+        }
+    }
+
+    func testGeometriesAgainstIm2col() {
+        var count = 0
+        for (cin, cout) in [(1, 12), (3, 12), (12, 12), (3, 1), (12, 16)] {
+            for k in [1, 3, 5] {
+                for stride in [1, 2] {
+                    for padding in 0...2 {
+                        for (h, w, n) in [(7, 7, 1), (9, 13, 2), (16, 16, 3), (11, 6, 1)] {
+                            let geo = Conv2dGeometry(stride: (stride, stride), padding: (padding, padding))
+                            let (oh, ow) = geo.outputSize(h: h, w: w, kh: k, kw: k)
+                            if oh <= 0 || ow <= 0 { continue }
+                            compare(Case(n: n, cin: cin, h: h, w: w, cout: cout, kh: k, kw: k, geo: geo))
+                            count += 1
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(count, 300)
+    }
+
+    func testUnusualGeometries() {
+        // Asymmetric strides, paddings and dilations, non-square kernels, wide rows (several
+        // vector tiles), stride 3, and an output a single pixel wide.
+        let cases = [
+            Case(n: 2, cin: 3, h: 12, w: 10, cout: 5, kh: 3, kw: 2, geo: Conv2dGeometry(stride: (2, 1), padding: (1, 0), dilation: (1, 2))),
+            Case(n: 1, cin: 2, h: 15, w: 15, cout: 7, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (2, 2), dilation: (2, 2))),
+            Case(n: 2, cin: 4, h: 9, w: 40, cout: 9, kh: 5, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (2, 1))),
+            Case(n: 3, cin: 3, h: 20, w: 37, cout: 13, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (3, 3), padding: (1, 1))),
+            Case(n: 1, cin: 5, h: 6, w: 5, cout: 3, kh: 3, kw: 5, geo: Conv2dGeometry(stride: (1, 2), padding: (1, 0))),
+            Case(n: 2, cin: 16, h: 8, w: 8, cout: 16, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1))),
+            Case(n: 1, cin: 3, h: 4, w: 4, cout: 2, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))),
+        ]
+        for c in cases { compare(c) }
+    }
+
+    func testBatchSplitAcrossThreads() {
+        // Large enough for the convolutions to split images across threads (W3's third layer).
+        let saved = Engine.threads
+        Engine.threads = 3
+        defer { Engine.threads = saved }
+        compare(Case(n: 32, cin: 12, h: 14, w: 14, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (1, 1), padding: (2, 2))))
+        compare(Case(n: 7, cin: 3, h: 32, w: 32, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))))
+    }
+
+    func testSecondOrderAgainstIm2col() {
+        // The double-backward graph of DLG: gradients of a gradient-matching loss with
+        // respect to the image run all three kernels again.
+        func secondOrder(im2col: Bool) -> [Double] {
+            Engine.useIm2colConvolution = im2col
+            defer { Engine.useIm2colConvolution = false }
+            var rng = RandomGenerator(seed: 9)
+            let x = Tensor.normal([1, 3, 16, 16], dtype: .float32, using: &rng).requiringGrad()
+            let w = Tensor.normal([12, 3, 5, 5], dtype: .float32, using: &rng).requiringGrad()
+            let target = Tensor.normal([12, 3, 5, 5], dtype: .float32, using: &rng)
+            let y = x.conv2d(w, stride: 2, padding: 2).sigmoid()
+            let gw = grad(of: y.sum(), wrt: [w], createGraph: true)[0]
+            let loss = ((gw - target) * (gw - target)).sum()
+            return grad(of: loss, wrt: [x])[0].doubles
+        }
+        assertClose(secondOrder(im2col: false), secondOrder(im2col: true), rtol: 1e-3, atol: 1e-4, "second order")
+    }
+}
