@@ -27,6 +27,12 @@ enum BinaryOp {
 }
 
 enum Kernels {
+    /// Elements per thread below which an elementwise loop runs on the calling thread. Waking
+    /// a parked worker and joining it costs tens of microseconds, about what one thread needs
+    /// for 100 K elements of a memory-bound loop: smaller splits made W3 (activations of
+    /// 75 K elements) slower on two threads than on one.
+    static let elementwiseGrain = 1 << 17
+
     static func allFinite(_ b: Buffer) -> Bool {
         switch b.dtype {
         case .float32: return allFiniteT(b.pointer(Float.self), b.count)
@@ -49,7 +55,7 @@ enum Kernels {
             // Vectorized exp (COutpostSIMD): libm's expf one element at a time dominated
             // sigmoid networks' forward passes.
             let src = x.pointer(Float.self), dst = out.pointer(Float.self)
-            parallelFor(x.count, grain: 1 << 15) { r in outpost_sigmoid_f32(src + r.lowerBound, dst + r.lowerBound, r.count) }
+            parallelFor(x.count, grain: elementwiseGrain) { r in outpost_sigmoid_f32(src + r.lowerBound, dst + r.lowerBound, r.count) }
             return out
         }
         switch x.dtype {
@@ -62,11 +68,11 @@ enum Kernels {
     @inline(__always)
     private static func map<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int,
                                              _ f: (T) -> T) {
-        if n < 1 << 15 {
+        if n < elementwiseGrain {
             for i in 0..<n { y[i] = f(x[i]) }
             return
         }
-        parallelFor(n, grain: 1 << 15) { r in
+        parallelFor(n, grain: elementwiseGrain) { r in
             for i in r { y[i] = f(x[i]) }
         }
     }
@@ -173,14 +179,14 @@ enum Kernels {
     @inline(__always)
     private static func flat2<T: TensorScalar>(_ a: UnsafeMutablePointer<T>, _ aScalar: Bool, _ b: UnsafeMutablePointer<T>, _ bScalar: Bool,
                                                _ y: UnsafeMutablePointer<T>, _ n: Int, _ f: (T, T) -> T) {
-        if n < 1 << 15 {
+        if n < elementwiseGrain {
             if aScalar && bScalar { y[0] = f(a[0], b[0]) }
             else if bScalar { let bv = b[0]; for i in 0..<n { y[i] = f(a[i], bv) } }
             else if aScalar { let av = a[0]; for i in 0..<n { y[i] = f(av, b[i]) } }
             else { for i in 0..<n { y[i] = f(a[i], b[i]) } }
             return
         }
-        parallelFor(n, grain: 1 << 15) { r in
+        parallelFor(n, grain: elementwiseGrain) { r in
             if bScalar { let bv = b[0]; for i in r { y[i] = f(a[i], bv) } }
             else if aScalar { let av = a[0]; for i in r { y[i] = f(av, b[i]) } }
             else { for i in r { y[i] = f(a[i], b[i]) } }
@@ -200,22 +206,22 @@ enum Kernels {
         // Contiguous and scalar-operand fast paths cover nearly every call.
         if rank == 1 {
             if ia == 1 && ib == 1 {
-                parallelFor(n, grain: 1 << 15) { r in for i in r { y[i] = f(a[i], b[i]) } }
+                parallelFor(n, grain: elementwiseGrain) { r in for i in r { y[i] = f(a[i], b[i]) } }
                 return
             }
             if ia == 1 && ib == 0 {
                 let bv = b[0]
-                parallelFor(n, grain: 1 << 15) { r in for i in r { y[i] = f(a[i], bv) } }
+                parallelFor(n, grain: elementwiseGrain) { r in for i in r { y[i] = f(a[i], bv) } }
                 return
             }
             if ia == 0 && ib == 1 {
                 let av = a[0]
-                parallelFor(n, grain: 1 << 15) { r in for i in r { y[i] = f(av, b[i]) } }
+                parallelFor(n, grain: elementwiseGrain) { r in for i in r { y[i] = f(av, b[i]) } }
                 return
             }
         }
         let outer = n / inner
-        parallelFor(outer, grain: max(1, (1 << 15) / inner)) { rows in
+        parallelFor(outer, grain: max(1, (elementwiseGrain) / inner)) { rows in
             var index = [Int](repeating: 0, count: rank - 1)
             var rem = rows.lowerBound
             var oa = 0, ob = 0

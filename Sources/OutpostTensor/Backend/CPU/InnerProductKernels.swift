@@ -76,12 +76,12 @@ extension Kernels {
         switch a.dtype {
         case .float32:
             let x = a.pointer(Float.self), y = b.pointer(Float.self), z = out.pointer(Float.self)
-            parallelFor(a.count, grain: 1 << 15) { r in
+            parallelFor(a.count, grain: elementwiseGrain) { r in
                 outpost_axpby_f32(Float(alpha), x + r.lowerBound, Float(beta), y + r.lowerBound, z + r.lowerBound, r.count)
             }
         case .float64:
             let x = a.pointer(Double.self), y = b.pointer(Double.self), z = out.pointer(Double.self)
-            parallelFor(a.count, grain: 1 << 15) { r in
+            parallelFor(a.count, grain: elementwiseGrain) { r in
                 outpost_axpby_f64(alpha, x + r.lowerBound, beta, y + r.lowerBound, z + r.lowerBound, r.count)
             }
         }
