@@ -1,4 +1,5 @@
 #include "outpost_simd.h"
+#include "cpu_features.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -352,21 +353,6 @@ AVX2 static void from_phases_f32_avx2(const outpost_conv_shape *s, const layout 
 }
 #endif
 
-static int use_avx2(void) {
-#ifdef OUTPOST_X86
-    static int cached = -1;
-    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (c < 0) {
-        __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
-    }
-    return c;
-#else
-    return 0;
-#endif
-}
-
 // MARK: Entry points
 
 static long image_in(const outpost_conv_shape *s) { return s->cin * s->h * s->w; }
@@ -396,7 +382,7 @@ int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const
     float *xt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
     float *acc = malloc(sizeof(float) * (size_t)s->ow);
     if (!xt || !acc) { free(d.off); free(xt); free(acc); return 0; }
-    int avx = use_avx2();
+    int avx = outpost_cpu_has_avx2_fma();
     for (long n = n0; n < n1; n++) {
 #ifdef OUTPOST_X86
         if (avx) { to_phases_f32_avx2(s, &d, x + n * image_in(s), xt); forward_f32_avx2(s, &d, xt, w, y + n * image_out(s)); continue; }
@@ -428,7 +414,7 @@ int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const floa
     float *dxt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
     float *gp = malloc(sizeof(float) * (size_t)(s->cout * s->oh * d.owr));
     if (!dxt || !gp) { free(d.off); free(dxt); free(gp); return 0; }
-    int avx = use_avx2();
+    int avx = outpost_cpu_has_avx2_fma();
     for (long n = n0; n < n1; n++) {
         memset(dxt, 0, sizeof(float) * (size_t)(s->cin * d.P));
 #ifdef OUTPOST_X86
@@ -466,7 +452,7 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
     long count = n1 > n0 ? n1 - n0 : 0, coutr = (s->cout + 3) / 4 * 4, tiles = d.owr / 8;
     long gsize = coutr * s->oh * d.owr;
-    int avx = use_avx2();
+    int avx = outpost_cpu_has_avx2_fma();
     // AVX2 takes whole images in chunks, as many as keep their phase planes and cotangent
     // within 24 KB, and sums over all chunks before reducing.
     long perImage = (s->cin * d.P + gsize) * (long)sizeof(float), chunk = 24576 / perImage > 1 ? 24576 / perImage : 1;

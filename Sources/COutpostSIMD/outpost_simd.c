@@ -1,4 +1,5 @@
 #include "outpost_simd.h"
+#include "cpu_features.h"
 
 #include <math.h>
 
@@ -264,7 +265,7 @@ AVX2 static void sigmoid_f32_avx2(const float *x, float *y, long n) {
 
 // MARK: Dispatch
 
-static int use_avx2(void) {
+int outpost_cpu_has_avx2_fma(void) {
 #ifdef OUTPOST_X86
     static int cached = -1;
     int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -281,21 +282,21 @@ static int use_avx2(void) {
 
 double outpost_dot_f32(const float *a, const float *b, long n) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) return dot_f32_avx2(a, b, n);
+    if (outpost_cpu_has_avx2_fma()) return dot_f32_avx2(a, b, n);
 #endif
     return dot_f32_scalar(a, b, n);
 }
 
 double outpost_dot_f64(const double *a, const double *b, long n) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) return dot_f64_avx2(a, b, n);
+    if (outpost_cpu_has_avx2_fma()) return dot_f64_avx2(a, b, n);
 #endif
     return dot_f64_scalar(a, b, n);
 }
 
 double outpost_scaled_sqdist_f32(const float *a, double sa, const float *b, double sb, long n) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) return scaled_sqdist_f32_avx2(a, sa, b, sb, n);
+    if (outpost_cpu_has_avx2_fma()) return scaled_sqdist_f32_avx2(a, sa, b, sb, n);
 #endif
     return scaled_sqdist_f32_scalar(a, sa, b, sb, n);
 }
@@ -306,7 +307,7 @@ double outpost_scaled_sqdist_f64(const double *a, double sa, const double *b, do
 
 void outpost_dot2_f32(const float *a, const float *b, long n, double *aa, double *ab) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) { dot2_f32_avx2(a, b, n, aa, ab); return; }
+    if (outpost_cpu_has_avx2_fma()) { dot2_f32_avx2(a, b, n, aa, ab); return; }
 #endif
     dot2_f32_scalar(a, b, n, aa, ab);
 }
@@ -317,7 +318,7 @@ void outpost_dot2_f64(const double *a, const double *b, long n, double *aa, doub
 
 void outpost_axpby_f32(float alpha, const float *a, float beta, const float *b, float *y, long n) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) { axpby_f32_avx2(alpha, a, beta, b, y, n); return; }
+    if (outpost_cpu_has_avx2_fma()) { axpby_f32_avx2(alpha, a, beta, b, y, n); return; }
 #endif
     axpby_f32_scalar(alpha, a, beta, b, y, n);
 }
@@ -328,23 +329,23 @@ void outpost_axpby_f64(double alpha, const double *a, double beta, const double 
 
 void outpost_axpy_f32(float alpha, const float *x, float *y, long n) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) { axpy_f32_avx2(alpha, x, y, n); return; }
+    if (outpost_cpu_has_avx2_fma()) { axpy_f32_avx2(alpha, x, y, n); return; }
 #endif
     axpy_f32_scalar(alpha, x, y, n);
 }
 
 void outpost_axpy_f64(double alpha, const double *x, double *y, long n) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) { axpy_f64_avx2(alpha, x, y, n); return; }
+    if (outpost_cpu_has_avx2_fma()) { axpy_f64_avx2(alpha, x, y, n); return; }
 #endif
     axpy_f64_scalar(alpha, x, y, n);
 }
 
 void outpost_sigmoid_f32(const float *x, float *y, long n) {
 #ifdef OUTPOST_X86
-    if (use_avx2()) { sigmoid_f32_avx2(x, y, n); return; }
+    if (outpost_cpu_has_avx2_fma()) { sigmoid_f32_avx2(x, y, n); return; }
 #endif
     sigmoid_f32_scalar(x, y, n);
 }
 
-const char *outpost_simd_path(void) { return use_avx2() ? "avx2" : "scalar"; }
+const char *outpost_simd_path(void) { return outpost_cpu_has_avx2_fma() ? "avx2" : "scalar"; }

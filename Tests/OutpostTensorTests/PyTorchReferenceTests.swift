@@ -91,13 +91,19 @@ final class PyTorchReferenceTests: XCTestCase {
         assertMatches(g[1], f("grad_dummy_label"), "d loss / d dummy label")
     }
 
-    func testInvertingGradientsCosineLoss() throws {
+    /// The ig_cosine fixture's target gradient, dummy image and the dummy's gradient (with graph).
+    func invertingGradientsCase() throws -> (f: (String) -> Tensor, target: [Tensor], dummy: Tensor, dg: [Tensor]) {
         let d = try fixture("dlg_lenet"), f = try fixture("ig_cosine")
         let params = (0..<8).map { d("p\($0)").requiringGrad() }
         let label = Int(d("label").item)
         let target = grad(of: Loss.crossEntropy(Self.lenet(d("x"), params), labels: [label]), wrt: params)
         let dummy = f("dummy").requiringGrad()
         let dg = grad(of: Loss.crossEntropy(Self.lenet(dummy, params), labels: [label]), wrt: params, createGraph: true)
+        return (f, target, dummy, dg)
+    }
+
+    func testInvertingGradientsCosineLoss() throws {
+        let (f, target, dummy, dg) = try invertingGradientsCase()
         let dot = zip(dg, target).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +)
         let na = dg.map { $0.squared().sum() }.reduce(Tensor(scalar: 0), +).sqrt()
         let nb = target.map { $0.squared().sum() }.reduce(Tensor(scalar: 0), +).sqrt()
@@ -108,12 +114,7 @@ final class PyTorchReferenceTests: XCTestCase {
 
     /// The same fixture through the fused primitive the attacks use.
     func testFusedCosineDistanceMatchesPyTorch() throws {
-        let d = try fixture("dlg_lenet"), f = try fixture("ig_cosine")
-        let params = (0..<8).map { d("p\($0)").requiringGrad() }
-        let label = Int(d("label").item)
-        let target = grad(of: Loss.crossEntropy(Self.lenet(d("x"), params), labels: [label]), wrt: params)
-        let dummy = f("dummy").requiringGrad()
-        let dg = grad(of: Loss.crossEntropy(Self.lenet(dummy, params), labels: [label]), wrt: params, createGraph: true)
+        let (f, target, dummy, dg) = try invertingGradientsCase()
         let normSquared = target.reduce(0) { $0 + $1.sumOfSquares().item }
         let loss = Tensor.cosineDistance(dg, target, targetNormSquared: normSquared) + Loss.totalVariation(dummy) * 1e-4
         assertMatches(loss, f("loss").reshaped([]), "cosine loss")

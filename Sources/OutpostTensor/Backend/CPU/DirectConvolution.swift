@@ -31,45 +31,40 @@ extension Kernels {
     @inline(__always)
     private static func raw<T>(_ p: UnsafePointer<T>) -> UnsafeRawPointer { UnsafeRawPointer(p) }
 
-    /// y = conv(x, w) with the direct kernels.
-    static func conv2dDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+    /// Runs `kernel` on slices of the batch, one per thread; `kernel` returns 0 when its
+    /// scratch could not be allocated.
+    private static func directChunks(_ p: ConvProblem, _ what: String,
+                                     _ kernel: (UnsafePointer<outpost_conv_shape>, Range<Int>) -> Int32) {
         var s = directShape(p)
         let parts = directParts(p)
         withUnsafePointer(to: &s) { s in
             parallelChunks(parts) { t in
                 let r = slice(t, of: parts, p.n)
                 if r.isEmpty { return }
-                let ok: Int32
-                if T.self == Float.self {
-                    ok = outpost_conv2d_direct_f32(s, raw(x).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
-                                                   UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), r.lowerBound, r.upperBound)
-                } else {
-                    ok = outpost_conv2d_direct_f64(s, raw(x).assumingMemoryBound(to: Double.self), raw(w).assumingMemoryBound(to: Double.self),
-                                                   UnsafeMutableRawPointer(y).assumingMemoryBound(to: Double.self), r.lowerBound, r.upperBound)
-                }
-                precondition(ok != 0, "conv2d: out of memory for the direct kernel's scratch")
+                precondition(kernel(s, r) != 0, "\(what): out of memory for the direct kernel's scratch")
             }
+        }
+    }
+
+    /// y = conv(x, w) with the direct kernels.
+    static func conv2dDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        directChunks(p, "conv2d") { s, r in
+            T.self == Float.self
+                ? outpost_conv2d_direct_f32(s, raw(x).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
+                                            UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), r.lowerBound, r.upperBound)
+                : outpost_conv2d_direct_f64(s, raw(x).assumingMemoryBound(to: Double.self), raw(w).assumingMemoryBound(to: Double.self),
+                                            UnsafeMutableRawPointer(y).assumingMemoryBound(to: Double.self), r.lowerBound, r.upperBound)
         }
     }
 
     /// dx = convᵀ(g, w) with the direct kernels.
     static func conv2dInputGradDirect<T: TensorScalar>(_ gy: UnsafePointer<T>, _ w: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem) {
-        var s = directShape(p)
-        let parts = directParts(p)
-        withUnsafePointer(to: &s) { s in
-            parallelChunks(parts) { t in
-                let r = slice(t, of: parts, p.n)
-                if r.isEmpty { return }
-                let ok: Int32
-                if T.self == Float.self {
-                    ok = outpost_conv2d_input_grad_direct_f32(s, raw(gy).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
-                                                              UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self), r.lowerBound, r.upperBound)
-                } else {
-                    ok = outpost_conv2d_input_grad_direct_f64(s, raw(gy).assumingMemoryBound(to: Double.self), raw(w).assumingMemoryBound(to: Double.self),
-                                                              UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Double.self), r.lowerBound, r.upperBound)
-                }
-                precondition(ok != 0, "conv2d input gradient: out of memory for the direct kernel's scratch")
-            }
+        directChunks(p, "conv2d input gradient") { s, r in
+            T.self == Float.self
+                ? outpost_conv2d_input_grad_direct_f32(s, raw(gy).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
+                                                       UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self), r.lowerBound, r.upperBound)
+                : outpost_conv2d_input_grad_direct_f64(s, raw(gy).assumingMemoryBound(to: Double.self), raw(w).assumingMemoryBound(to: Double.self),
+                                                       UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Double.self), r.lowerBound, r.upperBound)
         }
     }
 
