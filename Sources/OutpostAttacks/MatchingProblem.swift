@@ -122,7 +122,7 @@ struct MatchingProblem {
         let dummy = dummyObservation(images: images, labelLogits: labelLogits)
         switch distance {
         case .squaredL2:
-            return zip(dummy, observed).map { $0.squaredDistance($1) }.reduce(Tensor(scalar: 0, dtype: dtype), +)
+            return Tensor.squaredDistance(dummy, observed)
         case .cosine:
             return Tensor.cosineDistance(dummy, observed, targetNormSquared: observedNormSquared,
                                          weights: Self.layerWeights(distance, count: observed.count))

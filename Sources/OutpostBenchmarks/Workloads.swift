@@ -13,17 +13,6 @@ protocol Workload {
     mutating func run() -> Int
 }
 
-/// Σ over parameters of ‖a − b‖², as the attack's squared-L2 distance sums it.
-func squaredDistance(_ a: [Tensor], _ b: [Tensor]) -> Tensor {
-    zip(a, b).map { $0.squaredDistance($1) }.reduce(Tensor(scalar: 0, dtype: a[0].dtype), +)
-}
-
-/// 1 − cos(a, b) over all parameters, in the attack's form ½‖a/‖a‖ − b/‖b‖‖² (the same value;
-/// see MatchingProblem.loss). `observedNorm` is ‖b‖.
-func cosineDistance(_ a: [Tensor], _ b: [Tensor], observedNorm: Double) -> Tensor {
-    Tensor.cosineDistance(a, b, targetNormSquared: observedNorm * observedNorm)
-}
-
 /// The parameter gradient of cross-entropy at `images` and hard `labels` (what a FedSGD
 /// client sends).
 func sharedGradient(_ net: Network, _ state: ModelState, images: Tensor, labels: [Int]) -> [Tensor] {
@@ -93,7 +82,7 @@ struct DLGLeNet: Workload {
             let p = params.map { $0.requiringGrad() }
             let logits = net(v[0], parameters: p, buffers: [])
             let loss = Loss.crossEntropy(logits, targets: v[1].softmax(axis: 1))
-            return squaredDistance(grad(of: loss, wrt: p, createGraph: true), target)
+            return Tensor.squaredDistance(grad(of: loss, wrt: p, createGraph: true), target)
         }
     }
 
@@ -130,7 +119,7 @@ struct DeltaLeNet: Workload {
                 let g = grad(of: loss, wrt: p, createGraph: true)
                 p = zip(p, g).map { $0 - $1 * lr }
             }
-            return squaredDistance(zip(p, p0).map { $0 - $1 }, delta)
+            return Tensor.squaredDistance(zip(p, p0).map { $0 - $1 }, delta)
         }
     }
 
@@ -145,7 +134,8 @@ struct InvertingGradients: Workload {
     let state: ModelState
     let labels: [Int]
     let target: [Tensor]
-    let targetNorm: Double
+    /// ‖target‖², for the cosine distance.
+    let targetNormSquared: Double
     var image: Tensor
     var adam: Adam
     var rng: RandomGenerator
@@ -159,7 +149,7 @@ struct InvertingGradients: Workload {
         labels = Array(0..<batch)
         let truth = Tensor.uniform([batch] + net.inputShape, using: &rng)
         target = sharedGradient(net, state, images: truth, labels: labels)
-        targetNorm = target.reduce(0) { $0 + $1.sumOfSquares().item }.squareRoot()
+        targetNormSquared = target.reduce(0) { $0 + $1.sumOfSquares().item }
         image = Tensor.normal([batch] + net.inputShape, using: &rng)
         adam = try! Adam(learningRate: 0.1)
     }
@@ -178,7 +168,7 @@ struct InvertingGradients: Workload {
         let logits = net(x, parameters: p, buffers: state.buffers, training: false)
         let ce = Loss.crossEntropy(logits, labels: labels)
         let g = grad(of: ce, wrt: p, createGraph: true)
-        let loss = cosineDistance(g, target, observedNorm: targetNorm) + Loss.totalVariation(x) * 1e-4
+        let loss = Tensor.cosineDistance(g, target, targetNormSquared: targetNormSquared) + Loss.totalVariation(x) * 1e-4
         let gx = grad(of: loss, wrt: [x])[0]
         var vars = [image]
         adam.step(parameters: &vars, gradients: [gx.sign()])

@@ -75,6 +75,16 @@ final class KillAndResumeTests: XCTestCase {
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
     }
 
+    /// Runs `common` to the end into dir/whole, then again into dir/killed until `ready`
+    /// says enough is recorded, and kills that one.
+    func runWholeThenKill(_ common: [String], in dir: URL, when ready: (ResultsStore) throws -> Bool) throws -> (whole: Finished, killed: URL) {
+        let whole = try run(common + ["--set", "output.directory=\(dir.path)/whole"])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        let killedDir = dir.appendingPathComponent("killed")
+        try kill(common + ["--set", "output.directory=\(killedDir.path)"], database: killedDir.appendingPathComponent("results.sqlite"), when: ready)
+        return (whole, killedDir)
+    }
+
     func trialCount(_ store: ResultsStore) throws -> Int {
         try store.runs().compactMap(\.id).flatMap { try store.cells(run: $0) }.reduce(0) { $0 + (try store.trials(cell: $1.id!).count) }
     }
@@ -102,13 +112,7 @@ final class KillAndResumeTests: XCTestCase {
         defenses: [{defense: none}, {defense: dp_noise, distribution: laplace, variance: 0.01}]
         """.write(to: config, atomically: true, encoding: .utf8)
         let common = ["evaluate", config.path, "--quiet", "--json", "--threads", "1"]
-        let whole = try run(common + ["--set", "output.directory=\(dir.path)/whole"])
-        XCTAssertEqual(whole.status, 0, whole.stderr)
-
-        let killedDir = dir.appendingPathComponent("killed")
-        try kill(common + ["--set", "output.directory=\(killedDir.path)"], database: killedDir.appendingPathComponent("results.sqlite")) {
-            try trialCount($0) >= 3
-        }
+        let (whole, killedDir) = try runWholeThenKill(common, in: dir) { try trialCount($0) >= 3 }
         let store = try ResultsStore(path: killedDir.appendingPathComponent("results.sqlite").path, readOnly: true)
         XCTAssertEqual(try store.runs().map(\.status), [.running], "a killed run stays marked running")
         let recordedBeforeResume = try trialCount(store)
@@ -143,13 +147,7 @@ final class KillAndResumeTests: XCTestCase {
           methods: [{name: idlg, iterations: 40, trials: 2, matching: unrolled, labels: known}]
         """.write(to: config, atomically: true, encoding: .utf8)
         let common = ["run", config.path, "--quiet", "--json", "--threads", "1"]
-        let whole = try run(common + ["--set", "output.directory=\(dir.path)/whole"])
-        XCTAssertEqual(whole.status, 0, whole.stderr)
-
-        let killedDir = dir.appendingPathComponent("killed")
-        try kill(common + ["--set", "output.directory=\(killedDir.path)"], database: killedDir.appendingPathComponent("results.sqlite")) {
-            try trialCount($0) >= 2
-        }
+        let (whole, killedDir) = try runWholeThenKill(common, in: dir) { try trialCount($0) >= 2 }
         let resumed = try run(common + ["--set", "output.directory=\(killedDir.path)", "--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let drop: Set<String> = ["secondsPerRound", "trainingSecondsPerRound", "defenseSecondsPerRound", "aggregationSecondsPerRound", "directory"]

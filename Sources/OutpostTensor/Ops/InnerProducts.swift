@@ -54,6 +54,13 @@ extension Tensor {
         }
     }
 
+    /// Σ_l ‖a_l − b_l‖² over two lists of tensors (one vector each, as gradient matching
+    /// compares a model's parameter gradients), as a rank-0 tensor.
+    public static func squaredDistance(_ a: [Tensor], _ b: [Tensor]) -> Tensor {
+        precondition(a.count == b.count && !a.isEmpty, "squaredDistance: \(a.count) tensors against \(b.count)")
+        return zip(a, b).map { $0.squaredDistance($1) }.reduce(Tensor(scalar: 0, dtype: a[0].dtype), +)
+    }
+
     /// 1 − cos(a, b) of two vectors given as lists of tensors (one vector: the weighted
     /// concatenation, layer l scaled by √weights[l]), with b fixed.
     ///

@@ -4,22 +4,25 @@ extension Kernels {
     /// Elements per thread below which a reduction runs on the calling thread alone.
     static let reductionGrain = 1 << 16
 
-    /// Σ over chunks of `n` of `part(range)`, the chunks split across the engine's threads
-    /// and added in chunk order (the same sum for the same thread count).
+    /// `part(range)` over chunks of 0..<n, the chunks split across the engine's threads and
+    /// combined with `add` in chunk order (the same result for the same thread count).
     @inline(__always)
-    private static func chunkedSum(_ n: Int, _ part: (Range<Int>) -> Double) -> Double {
+    private static func chunkedSum<V>(_ n: Int, zero: V, add: (V, V) -> V, _ part: (Range<Int>) -> V) -> V {
         let chunks = Swift.min(Engine.threads, Swift.max(1, n / reductionGrain))
         if chunks <= 1 { return part(0..<n) }
         let size = (n + chunks - 1) / chunks
-        var partial = [Double](repeating: 0, count: chunks)
+        var partial = [V](repeating: zero, count: chunks)
         partial.withUnsafeMutableBufferPointer { out in
             parallelChunks(chunks) { c in
                 let lo = c * size, hi = Swift.min(n, lo + size)
-                out[c] = lo < hi ? part(lo..<hi) : 0
+                out[c] = lo < hi ? part(lo..<hi) : zero
             }
         }
-        return partial.reduce(0, +)
+        return partial.reduce(zero, add)
     }
+
+    @inline(__always)
+    private static func chunkedSum(_ n: Int, _ part: (Range<Int>) -> Double) -> Double { chunkedSum(n, zero: 0, add: +, part) }
 
     /// Σ a[i]·b[i] over two buffers of equal length, accumulated in Double.
     static func dot(_ a: Buffer, _ b: Buffer) -> Double {
@@ -50,23 +53,15 @@ extension Kernels {
     /// (Σ a[i]², Σ a[i]·b[i]) in one pass, accumulated in Double.
     static func sumOfSquaresAndDot(_ a: Buffer, _ b: Buffer) -> (Double, Double) {
         precondition(a.count == b.count && a.dtype == b.dtype, "sumOfSquaresAndDot: buffers differ in length or type")
-        let n = a.count
-        let chunks = Swift.min(Engine.threads, Swift.max(1, n / reductionGrain))
-        let size = (n + chunks - 1) / chunks
-        var partial = [Double](repeating: 0, count: 2 * chunks)
-        partial.withUnsafeMutableBufferPointer { out in
-            let out = out.baseAddress!
-            parallelChunks(chunks) { c in
-                let lo = Swift.min(n, c * size), count = Swift.max(0, Swift.min(n, lo + size) - lo)
-                switch a.dtype {
-                case .float32: outpost_dot2_f32(a.pointer(Float.self) + lo, b.pointer(Float.self) + lo, count, out + 2 * c, out + 2 * c + 1)
-                case .float64: outpost_dot2_f64(a.pointer(Double.self) + lo, b.pointer(Double.self) + lo, count, out + 2 * c, out + 2 * c + 1)
-                }
+        let sums = chunkedSum(a.count, zero: SIMD2<Double>(), add: +) { r -> SIMD2<Double> in
+            var aa = 0.0, ab = 0.0
+            switch a.dtype {
+            case .float32: outpost_dot2_f32(a.pointer(Float.self) + r.lowerBound, b.pointer(Float.self) + r.lowerBound, r.count, &aa, &ab)
+            case .float64: outpost_dot2_f64(a.pointer(Double.self) + r.lowerBound, b.pointer(Double.self) + r.lowerBound, r.count, &aa, &ab)
             }
+            return SIMD2(aa, ab)
         }
-        var aa = 0.0, ab = 0.0
-        for c in 0..<chunks { aa += partial[2 * c]; ab += partial[2 * c + 1] }
-        return (aa, ab)
+        return (sums[0], sums[1])
     }
 
     /// alpha·a + beta·b elementwise, in the buffers' precision.
