@@ -2,13 +2,21 @@
 #define OUTPOST_SIMD_H
 
 // Vector loops the Swift compiler cannot emit for the package's generic x86-64 target:
-// each function picks AVX2+FMA code at run time where the CPU has it (and a plain C loop
-// elsewhere, including non-x86 machines). Results do not depend on which path runs beyond
+// each function picks AVX-512 or AVX2+FMA code at run time where the CPU has it (and a
+// plain C loop elsewhere, including non-x86 machines). Results do not depend on which path runs beyond
 // the order of Double additions in the dot products.
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/// A spin-wait hint to the CPU (x86 `pause`; nothing elsewhere), for the engine's worker
+/// threads while they wait for work without sleeping.
+static inline void outpost_cpu_relax(void) {
+#if defined(__x86_64__) || defined(_M_X64)
+    __builtin_ia32_pause();
+#endif
+}
 
 /// Σ a[i]·b[i], accumulated in double (each Float product is exact in double).
 double outpost_dot_f32(const float *a, const float *b, long n);

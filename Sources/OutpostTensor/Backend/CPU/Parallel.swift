@@ -1,16 +1,26 @@
-import Dispatch
+import COutpostSIMD
 import Foundation
+import Synchronization
 
 /// Engine-wide settings of the CPU backend.
 public enum Engine {
-    nonisolated(unsafe) private static var _threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    private static let lock = NSLock()
+    private static let _threads = Atomic<Int>(max(1, ProcessInfo.processInfo.activeProcessorCount))
 
     /// Threads the CPU kernels split large work across (default: all cores). BLAS itself
     /// runs single-threaded; the engine splits large matrix products across these threads.
     public static var threads: Int {
-        get { lock.withLock { _threads } }
-        set { lock.withLock { _threads = max(1, newValue) } }
+        get { _threads.load(ordering: .relaxed) }
+        set { _threads.store(max(1, newValue), ordering: .relaxed) }
+    }
+
+    /// How long the engine's worker threads keep polling for the next piece of work before
+    /// they sleep, in microseconds (default 200, or `OUTPOST_SPIN_MICROSECONDS`). Polling
+    /// lets an attack's many small kernels (tens of microseconds each) use two cores, where
+    /// waking a sleeping thread costs as much as the kernel; on a machine shared with other
+    /// busy processes, 0 gives the cores back at once.
+    public static var spinMicroseconds: Int {
+        get { WorkerPool.spinNanoseconds.load(ordering: .relaxed) / 1000 }
+        set { WorkerPool.spinNanoseconds.store(max(0, newValue) * 1000, ordering: .relaxed) }
     }
 
     /// When true (on this thread), matrix products use the plain-Swift reference GEMM
@@ -33,7 +43,7 @@ public enum Engine {
 }
 
 /// Splits `0..<n` into chunks of at least `grain` items and runs them on `Engine.threads`
-/// threads. Small loops run inline: spawning costs more than they do.
+/// threads. Small loops run inline: handing work to another thread costs more than they do.
 @inline(__always)
 func parallelFor(_ n: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let threads = Engine.threads
@@ -43,12 +53,10 @@ func parallelFor(_ n: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     }
     let chunks = min(threads, (n + grain - 1) / grain)
     let size = (n + chunks - 1) / chunks
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * size
-            let hi = min(n, lo + size)
-            if lo < hi { body(lo..<hi) }
-        }
+    WorkerPool.shared.run(chunks) { c in
+        let lo = c * size
+        let hi = min(n, lo + size)
+        if lo < hi { body(lo..<hi) }
     }
 }
 
@@ -60,7 +68,5 @@ func parallelChunks(_ count: Int, _ body: (Int) -> Void) {
         if count == 1 { body(0) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: count) { body($0) }
-    }
+    WorkerPool.shared.run(count, body)
 }

@@ -1,0 +1,81 @@
+@testable import OutpostTensor
+import XCTest
+
+/// The engine's worker pool: every chunk runs exactly once per job, nested and concurrent
+/// calls run inline instead of deadlocking, and sleeping workers wake for new work.
+final class WorkerPoolTests: XCTestCase {
+    private func withThreads(_ n: Int, _ body: () -> Void) {
+        let saved = Engine.threads
+        Engine.threads = n
+        defer { Engine.threads = saved }
+        body()
+    }
+
+    func testEveryChunkRunsOnceAcrossManyJobs() {
+        withThreads(4) {
+            for count in [2, 3, 7, 64] {
+                for _ in 0..<2000 {
+                    let hits = UnsafeMutablePointer<Int>.allocate(capacity: count)
+                    hits.initialize(repeating: 0, count: count)
+                    defer { hits.deallocate() }
+                    parallelChunks(count) { hits[$0] += 1 }
+                    XCTAssertEqual((0..<count).map { hits[$0] }, Array(repeating: 1, count: count))
+                }
+            }
+        }
+    }
+
+    func testParallelForCoversTheRangeOnce() {
+        withThreads(2) {
+            let n = 1_000_003
+            let seen = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+            seen.initialize(repeating: 0, count: n)
+            defer { seen.deallocate() }
+            parallelFor(n, grain: 1000) { r in for i in r { seen[i] &+= 1 } }
+            XCTAssertTrue((0..<n).allSatisfy { seen[$0] == 1 })
+        }
+    }
+
+    func testNestedCallsRunInline() {
+        withThreads(2) {
+            let total = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+            total.initialize(repeating: 0, count: 4)
+            defer { total.deallocate() }
+            parallelChunks(2) { outer in
+                parallelChunks(2) { inner in total[outer * 2 + inner] += 1 }
+            }
+            XCTAssertEqual((0..<4).map { total[$0] }, [1, 1, 1, 1])
+        }
+    }
+
+    func testConcurrentCallersAllFinish() {
+        withThreads(2) {
+            let callers = 4, jobs = 500
+            let sums = UnsafeMutablePointer<Int>.allocate(capacity: callers * 2)
+            sums.initialize(repeating: 0, count: callers * 2)
+            defer { sums.deallocate() }
+            let address = UInt(bitPattern: sums)
+            DispatchQueue.concurrentPerform(iterations: callers) { c in
+                let sums = UnsafeMutablePointer<Int>(bitPattern: address)!
+                for _ in 0..<jobs { parallelChunks(2) { sums[c * 2 + $0] += 1 } }
+            }
+            XCTAssertEqual((0..<callers * 2).map { sums[$0] }, Array(repeating: jobs, count: callers * 2))
+        }
+    }
+
+    func testSleepingWorkersWakeForNewWork() {
+        let savedSpin = Engine.spinMicroseconds
+        Engine.spinMicroseconds = 0
+        defer { Engine.spinMicroseconds = savedSpin }
+        withThreads(2) {
+            for _ in 0..<50 {
+                let hits = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+                hits.initialize(repeating: 0, count: 2)
+                defer { hits.deallocate() }
+                parallelChunks(2) { hits[$0] += 1 }
+                XCTAssertEqual([hits[0], hits[1]], [1, 1])
+                usleep(200)
+            }
+        }
+    }
+}
