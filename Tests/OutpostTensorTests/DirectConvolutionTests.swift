@@ -80,6 +80,32 @@ final class DirectConvolutionTests: XCTestCase {
         compare(Case(n: 7, cin: 3, h: 32, w: 32, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))))
     }
 
+    func testSingleImageChannelSplitIsExact() {
+        // One image splits by channels across threads; each part must reproduce the whole
+        // kernel's arithmetic, so the results are identical, not merely close.
+        func run(threads: Int, _ c: Case) -> [[Double]] {
+            let saved = Engine.threads
+            Engine.threads = threads
+            defer { Engine.threads = saved }
+            return self.run(c, dtype: .float32, im2col: false, seed: 5)
+        }
+        let cases = [
+            Case(n: 1, cin: 3, h: 32, w: 32, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))),
+            Case(n: 1, cin: 12, h: 16, w: 16, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))),
+            Case(n: 1, cin: 12, h: 8, w: 8, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (1, 1), padding: (2, 2))),
+            Case(n: 1, cin: 7, h: 20, w: 19, cout: 13, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1))),
+        ]
+        for c in cases {
+            let whole = run(threads: 1, c)
+            for threads in [2, 3] {
+                let split = run(threads: threads, c)
+                for (i, part) in ["forward", "input gradient", "weight gradient"].enumerated() {
+                    XCTAssertEqual(split[i], whole[i], "\(part), \(threads) threads, cin\(c.cin) cout\(c.cout) \(c.h)x\(c.w)")
+                }
+            }
+        }
+    }
+
     func testSecondOrderAgainstIm2col() {
         // The double-backward graph of DLG: gradients of a gradient-matching loss with
         // respect to the image run all three kernels again.

@@ -46,8 +46,51 @@ extension Kernels {
         }
     }
 
+    // MARK: One image on two threads
+    //
+    // An attack's batch of one would leave the second core idle. A single image splits by
+    // channels instead: the forward pass and the weight gradient by blocks of four output
+    // channels (the kernels' own blocks), the input gradient by input channels. Each part is
+    // the same kernel on a narrower shape, doing the same arithmetic in the same order for
+    // the elements it owns, so the result does not depend on the split.
+
+    /// Multiply-adds from which one image is worth splitting (a hand-off to the worker costs
+    /// about a microsecond; LeNet's layers are about 230 K each).
+    static let singleImageSplitWork = 1 << 17
+
+    /// The channel ranges one image's work splits into (`block` channels per unit), or nil
+    /// to run it whole.
+    private static func channelParts(_ p: ConvProblem, channels: Int, block: Int) -> [Range<Int>]? {
+        let parts = Swift.min(Engine.threads, (channels + block - 1) / block)
+        guard p.n == 1, parts > 1, p.cout * p.k * p.l >= singleImageSplitWork else { return nil }
+        let blocks = (channels + block - 1) / block
+        return (0..<parts).compactMap { t in
+            let lo = Swift.min(channels, slice(t, of: parts, blocks).lowerBound * block)
+            let hi = Swift.min(channels, slice(t, of: parts, blocks).upperBound * block)
+            return lo < hi ? lo..<hi : nil
+        }
+    }
+
+    private static func narrowed(_ s: outpost_conv_shape, cin: Int? = nil, cout: Int? = nil) -> outpost_conv_shape {
+        var t = s
+        if let cin { t.cin = cin }
+        if let cout { t.cout = cout }
+        return t
+    }
+
     /// y = conv(x, w) with the direct kernels.
     static func conv2dDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        if T.self == Float.self, let parts = channelParts(p, channels: p.cout, block: 4) {
+            let full = directShape(p), xf = raw(x).assumingMemoryBound(to: Float.self)
+            let wf = raw(w).assumingMemoryBound(to: Float.self), yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+            parallelChunks(parts.count) { t in
+                let c = parts[t]
+                var s = narrowed(full, cout: c.count)
+                precondition(outpost_conv2d_direct_f32(&s, xf, wf + c.lowerBound * p.k, yf + c.lowerBound * p.l, 0, 1) != 0,
+                             "conv2d: out of memory for the direct kernel's scratch")
+            }
+            return
+        }
         directChunks(p, "conv2d") { s, r in
             T.self == Float.self
                 ? outpost_conv2d_direct_f32(s, raw(x).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
@@ -59,6 +102,23 @@ extension Kernels {
 
     /// dx = convᵀ(g, w) with the direct kernels.
     static func conv2dInputGradDirect<T: TensorScalar>(_ gy: UnsafePointer<T>, _ w: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        if T.self == Float.self, let parts = channelParts(p, channels: p.cin, block: 1) {
+            let full = directShape(p), taps = p.kh * p.kw, gf = raw(gy).assumingMemoryBound(to: Float.self)
+            let wf = raw(w).assumingMemoryBound(to: Float.self), dxf = UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self)
+            parallelChunks(parts.count) { t in
+                let c = parts[t]
+                // The kernel reads each output channel's taps contiguously: gather this part's.
+                let slice = MemoryPool.allocate(Float.self, capacity: p.cout * c.count * taps)
+                defer { MemoryPool.free(slice) }
+                for co in 0..<p.cout {
+                    (slice + co * c.count * taps).update(from: wf + (co * p.cin + c.lowerBound) * taps, count: c.count * taps)
+                }
+                var s = narrowed(full, cin: c.count)
+                precondition(outpost_conv2d_input_grad_direct_f32(&s, gf, slice, dxf + c.lowerBound * p.h * p.w, 0, 1) != 0,
+                             "conv2d input gradient: out of memory for the direct kernel's scratch")
+            }
+            return
+        }
         directChunks(p, "conv2d input gradient") { s, r in
             T.self == Float.self
                 ? outpost_conv2d_input_grad_direct_f32(s, raw(gy).assumingMemoryBound(to: Float.self), raw(w).assumingMemoryBound(to: Float.self),
@@ -71,6 +131,17 @@ extension Kernels {
     /// dw = Σ_n g[n] ⋆ x[n] with the direct kernels; each thread sums its own images, then
     /// the partial sums are added.
     static func conv2dWeightGradDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+        if T.self == Float.self, let parts = channelParts(p, channels: p.cout, block: 4) {
+            let full = directShape(p), xf = raw(x).assumingMemoryBound(to: Float.self)
+            let gf = raw(gy).assumingMemoryBound(to: Float.self), dwf = UnsafeMutableRawPointer(dw).assumingMemoryBound(to: Float.self)
+            parallelChunks(parts.count) { t in
+                let c = parts[t]
+                var s = narrowed(full, cout: c.count)
+                precondition(outpost_conv2d_weight_grad_direct_f32(&s, xf, gf + c.lowerBound * p.l, dwf + c.lowerBound * p.k, 0, 1) != 0,
+                             "conv2d weight gradient: out of memory for the direct kernel's scratch")
+            }
+            return
+        }
         var s = directShape(p)
         let parts = directParts(p)
         let wCount = p.cout * p.k
