@@ -27,22 +27,24 @@ extension Benchmarks {
             let w = Tensor.normal([cout, cin, 3, 3], std: 0.05, using: &rng)
             let g = Tensor.normal([n, cout, size, size], using: &rng)
             let wVar = w.requiringGrad()
-            // Each call gets a fresh copy of x: the im2col path keeps a column matrix with its
-            // input buffer, which a loop over one buffer would reuse for free. The weight
-            // gradient is timed after an untimed forward on the same copy, as in an attack
-            // step (where im2col's forward has already unfolded x).
+            // Each call gets fresh copies of x and g: both paths keep transforms (im2col's
+            // column matrix, Winograd's V and P) with their buffers, which a loop over one
+            // buffer would reuse for free. The weight gradient is timed after an untimed
+            // forward on the same copy of x, as in an attack step (where the forward has
+            // already unfolded or transformed x). The weight is the same in every call, as a
+            // model's weights are across an attack's steps.
             func time(_ winograd: Bool, _ kernel: Int) -> Double {
                 Engine.winograd = winograd ? .wherePossible : .off
                 defer { Engine.winograd = .shapeRule }
                 var total = 0.0, calls = 0
                 while total < seconds || calls < 2 {
-                    let xc = x + 0
+                    let xc = x + 0, gc = g + 0
                     let y = kernel == 2 ? xc.conv2d(wVar, padding: 1) : nil
                     let start = now()
                     switch kernel {
                     case 0: _ = withoutGrad { xc.conv2d(w, padding: 1) }
-                    case 1: _ = withoutGrad { g.convTranspose2d(w, padding: 1) }
-                    default: _ = grad(of: y!, wrt: [wVar], seed: g)
+                    case 1: _ = withoutGrad { gc.convTranspose2d(w, padding: 1) }
+                    default: _ = grad(of: y!, wrt: [wVar], seed: gc)
                     }
                     if calls > 0 { total += now() - start }
                     calls += 1

@@ -340,9 +340,14 @@ extension Kernels {
     }
 
     /// The weight gradient on the whole-batch column matrix of `x`.
-    static func conv2dWeightGrad<T: TensorScalar>(_ x: Buffer, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+    /// `cotangent`, when given, is the buffer of `gy` (where the Winograd path keeps its transform).
+    static func conv2dWeightGrad<T: TensorScalar>(_ x: Buffer, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem,
+                                                  cotangent: Buffer? = nil) {
         if usesDirectConvolution(p) { conv2dWeightGradDirect(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
-        if usesWinogradConvolution(p, T.self) { conv2dWeightGradWinograd(UnsafePointer(x.pointer(T.self)), gy, dw, p, xOwner: x); return }
+        if usesWinogradConvolution(p, T.self) {
+            conv2dWeightGradWinograd(UnsafePointer(x.pointer(T.self)), gy, dw, p, xOwner: x, gOwner: cotangent)
+            return
+        }
         guard unfoldsWholeBatch(p) else { conv2dWeightGrad(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
         let threads = convThreads(p)
         let cols = columns(x, p, T.self, threads: threads)
@@ -421,12 +426,13 @@ extension Kernels {
     // MARK: Input gradient
 
     /// dx[n] = col2im(Wᵀ · g[n]) per group: the transposed convolution.
-    /// `weight`, when given, is the buffer of `wt` (where the Winograd path keeps its transform).
+    /// `cotangent` and `weight`, when given, are the buffers of `gy` and `wt` (where the
+    /// Winograd path keeps their transforms).
     static func conv2dInputGrad<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem,
-                                                 weight: Buffer? = nil) {
+                                                 cotangent: Buffer? = nil, weight: Buffer? = nil) {
         if p.groups != 1 { conv2dInputGradGrouped(gy, wt, dx, p); return }
         if usesDirectConvolution(p) { conv2dInputGradDirect(gy, wt, dx, p); return }
-        if usesWinogradConvolution(p, T.self) { conv2dInputGradWinograd(gy, wt, dx, p, wOwner: weight); return }
+        if usesWinogradConvolution(p, T.self) { conv2dInputGradWinograd(gy, wt, dx, p, gOwner: cotangent, wOwner: weight); return }
         let threads = convThreads(p)
         if unfoldsWholeBatch(p) {
             let ld = p.n * p.l, imageSize = p.cin * p.h * p.w

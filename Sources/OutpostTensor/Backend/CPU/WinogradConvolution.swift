@@ -28,14 +28,16 @@ import COutpostSIMD
 
 /// What a cached Winograd transform depends on besides its buffer's elements.
 struct WinogradKey: Equatable {
-    /// A weight's U (n, h, w, pad unused) or an input's V.
-    let weights: Bool
+    enum Kind { case weights, inputs, cotangents }
+    /// A weight's U, an input's V or an output cotangent's P.
+    let kind: Kind
     let n, cin, h, w, cout, pad: Int
 
-    static func weights(_ p: ConvProblem) -> Self { Self(weights: true, n: 0, cin: p.cin, h: 0, w: 0, cout: p.cout, pad: 0) }
+    static func weights(_ p: ConvProblem) -> Self { Self(kind: .weights, n: 0, cin: p.cin, h: 0, w: 0, cout: p.cout, pad: 0) }
     static func inputs(_ p: ConvProblem) -> Self {
-        Self(weights: false, n: p.n, cin: p.cin, h: p.h, w: p.w, cout: 0, pad: p.geometry.padding.0)
+        Self(kind: .inputs, n: p.n, cin: p.cin, h: p.h, w: p.w, cout: 0, pad: p.geometry.padding.0)
     }
+    static func cotangents(_ p: ConvProblem) -> Self { Self(kind: .cotangents, n: p.n, cin: 0, h: p.oh, w: p.ow, cout: p.cout, pad: 0) }
 }
 
 extension Kernels {
@@ -61,10 +63,15 @@ extension Kernels {
     @inline(__always)
     static func winogradStride(_ count: Int) -> Int { (count + 1023) / 1024 * 1024 + 16 }
 
-    /// Transforms up to this many floats are kept with their buffer: an input's V (as
-    /// im2col's column matrices, `cachedColumnsLimit`, which V is 2.25 times smaller than)
-    /// and a weight's U (weights live across many steps; 16/9 of the weight).
-    static let winogradInputCacheLimit = 1 << 20
+    /// Transforms up to this many floats are kept with their buffer. A weight's U (16/9 of
+    /// the weight) serves the forward, the input gradient and, in a gradient-matching
+    /// attack, every step. An input's V serves the forward and the weight gradient, an output
+    /// cotangent's P the input and the weight gradient, and in a double-backward graph each
+    /// is used once more. 5M floats (20 MB) cover W5's 64- and 128-channel layers (batch 8,
+    /// 32×32); measured on W5, caching up to 12M floats instead (its 256-channel layers too)
+    /// gained about 4% for 220 MB more peak memory, so larger transforms are recomputed, and
+    /// their forward and input gradient run blocked.
+    static let winogradInputCacheLimit = 5 << 20
     static let winogradWeightCacheLimit = 1 << 22
 
     /// Bytes of the transformed blocks (16 · (cin + cout) floats per tile) that the blocked
@@ -143,14 +150,22 @@ extension Kernels {
         return v
     }
 
-    /// P = A dY Aᵀ of every tile of gy, 16 × [cout][tiles], xs apart (split over output channels).
-    private static func winogradCotangents(_ gy: UnsafePointer<Float>, _ s: UnsafePointer<outpost_wino_shape>, _ pm: UnsafeMutablePointer<Float>,
-                                           tiles: Int, xs: Int, threads: Int) {
-        let rows = s.pointee.n * s.pointee.th
-        split(s.pointee.cout, threads: threads) { r in
-            precondition(outpost_wino_output_adjoint_f32(s, gy, pm, tiles, xs, r.lowerBound, r.upperBound, 0, rows) != 0,
+    /// P = A dY Aᵀ of every tile of gy (16 × [cout][tiles], `winogradStride(cout·tiles)`
+    /// apart), from `owner`'s cache or computed (split over output channels) and cached.
+    private static func winogradCotangents(_ owner: Buffer?, _ gy: UnsafePointer<Float>, _ p: ConvProblem,
+                                           _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
+        let key = WinogradKey.cotangents(p)
+        if let pm = cachedTransform(owner, key) { return pm }
+        let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw
+        let xs = winogradStride(p.cout * tiles)
+        let pm = Buffer(count: 16 * xs, dtype: .float32)
+        let pp = pm.pointer(Float.self)
+        split(p.cout, threads: threads) { r in
+            precondition(outpost_wino_output_adjoint_f32(s, gy, pp, tiles, xs, r.lowerBound, r.upperBound, 0, rows) != 0,
                          "conv2d: out of memory for Winograd scratch")
         }
+        cacheTransform(owner, key, pm, limit: winogradInputCacheLimit)
+        return pm
     }
 
     /// Tile rows per block of the blocked forward and input gradient: about
@@ -212,9 +227,10 @@ extension Kernels {
         }
     }
 
-    /// dx = convᵀ(g, w) by Winograd F(2×2, 3×3); `wOwner` as in `conv2dWinograd`.
+    /// dx = convᵀ(g, w) by Winograd F(2×2, 3×3); `gOwner` and `wOwner`, when given, are the
+    /// buffers of g and w, which keep their transforms.
     static func conv2dInputGradWinograd<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>,
-                                                         _ p: ConvProblem, wOwner: Buffer? = nil) {
+                                                         _ p: ConvProblem, gOwner: Buffer? = nil, wOwner: Buffer? = nil) {
         var shape = winogradShape(p)
         let threads = convThreads(p)
         let rows = p.n * shape.th, tw = shape.tw, th = shape.th
@@ -223,13 +239,15 @@ extension Kernels {
         withUnsafePointer(to: &shape) { s in
             let u = winogradWeights(wOwner, float(wt), p, s, threads: threads)
             let up = u.pointer(Float.self), us = winogradStride(p.cout * p.cin)
-            if blockRows >= rows {
+            let wholeP = 16 * winogradStride(p.cout * rows * tw)
+            if blockRows >= rows || wholeP <= winogradInputCacheLimit || cachedTransform(gOwner, .cotangents(p)) != nil {
+                // One block: P whole (and kept for the weight gradient when small).
                 let tiles = rows * tw
                 let ps = winogradStride(p.cout * tiles), qs = winogradStride(p.cin * tiles)
-                let pm = MemoryPool.allocate(Float.self, capacity: 16 * ps)
+                let pmBuffer = winogradCotangents(gOwner, gf, p, s, threads: threads)
+                let pm = pmBuffer.pointer(Float.self)
                 let q = MemoryPool.allocate(Float.self, capacity: 16 * qs)
-                defer { MemoryPool.free(pm); MemoryPool.free(q) }
-                winogradCotangents(gf, s, pm, tiles: tiles, xs: ps, threads: threads)
+                defer { MemoryPool.free(q) }
                 winogradProducts(threads: threads) { xi in
                     BLAS.gemm(transA: true, transB: false, m: p.cin, n: tiles, k: p.cout, a: UnsafePointer(up + xi * us), lda: p.cin,
                               b: UnsafePointer(pm + xi * ps), ldb: tiles, c: q + xi * qs, ldc: tiles)
@@ -285,20 +303,20 @@ extension Kernels {
         }
     }
 
-    /// dw = Σ_n g[n] ⋆ x[n] by Winograd F(2×2, 3×3); `xOwner` as in `conv2dWinograd`.
+    /// dw = Σ_n g[n] ⋆ x[n] by Winograd F(2×2, 3×3); `xOwner` and `gOwner` as in the other two.
     static func conv2dWeightGradWinograd<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>,
-                                                          _ p: ConvProblem, xOwner: Buffer? = nil) {
+                                                          _ p: ConvProblem, xOwner: Buffer? = nil, gOwner: Buffer? = nil) {
         var shape = winogradShape(p)
         let threads = convThreads(p)
         let tiles = p.n * shape.th * shape.tw
         let vs = winogradStride(p.cin * tiles), ps = winogradStride(p.cout * tiles), us = winogradStride(p.cout * p.cin)
-        let pm = MemoryPool.allocate(Float.self, capacity: 16 * ps)
         let du = MemoryPool.allocate(Float.self, capacity: 16 * us)
-        defer { MemoryPool.free(pm); MemoryPool.free(du) }
+        defer { MemoryPool.free(du) }
         withUnsafePointer(to: &shape) { s in
             let v = winogradInputs(xOwner, float(x), p, s, threads: threads)
             let vp = v.pointer(Float.self)
-            winogradCotangents(float(gy), s, pm, tiles: tiles, xs: ps, threads: threads)
+            let pmBuffer = winogradCotangents(gOwner, float(gy), p, s, threads: threads)
+            let pm = pmBuffer.pointer(Float.self)
             winogradProducts(threads: threads) { xi in
                 BLAS.gemm(transA: false, transB: true, m: p.cout, n: p.cin, k: tiles, a: UnsafePointer(pm + xi * ps), lda: tiles,
                           b: UnsafePointer(vp + xi * vs), ldb: tiles, c: du + xi * us, ldc: p.cin)
