@@ -19,12 +19,13 @@ import COutpostSIMD
 // 64 tiles (2×2 output blocks) in the batch. Float64 stays on im2col (the engine's gradient
 // checks run in Float64, where F(2,3)'s extra rounding would show). Measured against im2col
 // (`outpost-bench --conv`, docs/performance.md, "Winograd F(2×2, 3×3) convolutions"): with
-// few channels the transforms cost more than the multiplies saved (32 -> 32 at 8×8 ran at
-// about 0.6x); with few tiles the 16 products are too short for BLAS, which packs the
-// whole of U (16/9 of the weight) for a handful of columns: ResNet-18's 256-channel 8×8
-// layers at batch 1 (16 tiles) broke even and its 512-channel 4×4 ones (4 tiles) ran at
-// 0.3x, so they stay on im2col; its 64-channel 32×32 (256 tiles) and 128-channel 16×16 (64)
-// layers and all of W5's take Winograd.
+// few tiles the 16 products are too short for BLAS, which packs the whole of U (16/9 of the
+// weight) for a handful of columns: ResNet-18's 256-channel 8×8 layers at batch 1 (16 tiles)
+// ran at 0.86–1.21x and its 512-channel 4×4 ones (4 tiles) at 0.23–0.41x, so they stay on
+// im2col; its 64-channel 32×32 (256 tiles) and 128-channel 16×16 (64) layers and all of
+// W5's (batch 8) take Winograd. Layers with at most 16 input and 16 output channels take
+// the direct kernels (DirectConvolution.swift); 17 to 31 channels were not measured and
+// stay on im2col.
 
 /// What a cached Winograd transform depends on besides its buffer's elements.
 struct WinogradKey: Equatable {
