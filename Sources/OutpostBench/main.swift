@@ -17,6 +17,8 @@ struct Options {
     var count: Int? = nil
     /// Time Soteria's sensitivities instead of the workloads.
     var soteria = false
+    /// Time the wide 3×3 convolutions' kernels, Winograd against im2col.
+    var conv = false
 }
 
 func usage() -> Never {
@@ -38,6 +40,9 @@ func usage() -> Never {
                     (W3's LeNet on 1x28x28, batches 1, 8, 32) with one backward pass per
                     feature and with replicated-batch passes at several graph budgets,
                     and compare their results
+      --conv        instead of the workloads: time W2's and W5's wide 3x3 convolutions
+                    kernel by kernel, Winograd F(2x2, 3x3) against im2col (--seconds each;
+                    --only: shapes whose names start with one of the list, e.g. 'W5 64')
     """)
     exit(2)
 }
@@ -57,6 +62,7 @@ func parseOptions() -> Options {
         case "--check": o.check = true
         case "--check-only": o.check = true; o.checkOnly = true
         case "--soteria": o.soteria = true
+        case "--conv": o.conv = true
         default: usage()
         }
     }
@@ -65,6 +71,10 @@ func parseOptions() -> Options {
 
 let options = parseOptions()
 Engine.threads = options.threads
+if options.conv {
+    Benchmarks.convolutionTiming(seconds: options.seconds, only: options.only)
+    exit(0)
+}
 if options.soteria {
     Benchmarks.soteria()
     exit(0)

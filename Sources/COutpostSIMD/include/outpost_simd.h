@@ -62,6 +62,36 @@ int outpost_conv2d_input_grad_direct_f64(const outpost_conv_shape *s, const doub
 int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1);
 int outpost_conv2d_weight_grad_direct_f64(const outpost_conv_shape *s, const double *x, const double *g, double *dw, long n0, long n1);
 
+/// Sizes of a Winograd F(2×2, 3×3) convolution (3×3 kernel, stride 1, dilation 1, groups 1,
+/// Float32): input n×cin×h×w, output n×cout×oh×ow with oh = h + 2·pad − 2 (likewise ow),
+/// th = ⌈oh/2⌉ × tw = ⌈ow/2⌉ tiles of 2×2 output pixels per image. The matrices between the
+/// transforms are 16 matrices [channels][ld] (ld ≥ n·th·tw), xs elements apart, tile
+/// t = (image·th + ty)·tw + tx in column t.
+typedef struct {
+    long n, cin, h, w, cout, oh, ow, pad, th, tw;
+} outpost_wino_shape;
+
+/// V = Bᵀ d B of input channels c0..<c1 and tile rows r0..<r1 (r = image·th + ty; tile
+/// (r, tx) in column (r − r0)·tw + tx) into v (16 × [cin][ldv], xs apart).
+int outpost_wino_input_f32(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1);
+/// The adjoint of the input transform: input channels c0..<c1 of dx from q (tile rows r0..<r1,
+/// columns as above). The input rows that only these tile rows reach are written; the two a
+/// tile row shares with the one before it are added (calls on consecutive row ranges run in
+/// order), or, for the first tile row when `edge` is not NULL, written to
+/// edge[((c − c0)·2 + k)·w ...] (k = 0, 1) for the caller to add to dx rows 2ty − pad + k.
+int outpost_wino_input_adjoint_f32(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1,
+                                   long r0, long r1, float *edge);
+/// Y = Aᵀ M A: output channels o0..<o1 and tile rows r0..<r1 of y (written) from m (16 × [cout][ldm]).
+int outpost_wino_output_f32(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1);
+/// The adjoint of the output transform, P = A dY Aᵀ: output channels o0..<o1 and tile rows
+/// r0..<r1 of gy into p (16 × [cout][ldp]).
+int outpost_wino_output_adjoint_f32(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1,
+                                    long r0, long r1);
+/// U = G g Gᵀ of output channels o0..<o1 of the cout×cin×3×3 weight w into u (16 × [cout][cin], xs apart).
+void outpost_wino_weight_f32(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1);
+/// The adjoint of the weight transform: output channels o0..<o1 of dw (written) from du (16 × [cout][cin], xs apart).
+void outpost_wino_weight_adjoint_f32(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1);
+
 /// Which code path the functions above take: "avx2" or "scalar".
 const char *outpost_simd_path(void);
 

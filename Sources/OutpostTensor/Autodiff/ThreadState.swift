@@ -12,6 +12,7 @@ final class ThreadState {
     var firstAnomaly: Anomaly?
     var referenceGEMM = false
     var im2colConvolution = false
+    var winograd = Engine.WinogradPolicy.shapeRule
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

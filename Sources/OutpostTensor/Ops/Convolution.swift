@@ -37,7 +37,7 @@ extension Tensor {
         precondition(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
         let out = Buffer(count: p.n * p.cout * p.l, dtype: x.dtype)
         switch x.dtype {
-        case .float32: Kernels.conv2d(x.buffer, w.buffer.pointer(Float.self), out.pointer(Float.self), p) as Void
+        case .float32: Kernels.conv2d(x.buffer, w.buffer.pointer(Float.self), out.pointer(Float.self), p, weight: w.buffer) as Void
         case .float64: Kernels.conv2d(x.buffer, w.buffer.pointer(Double.self), out.pointer(Double.self), p) as Void
         }
         let xShape = x.shape, wShape = w.shape
@@ -53,7 +53,7 @@ extension Tensor {
         precondition(g.shape == [p.n, p.cout, p.oh, p.ow], "conv2d input gradient: cotangent \(g.shape) does not match output \([p.n, p.cout, p.oh, p.ow])")
         let out = Buffer(count: Shapes.count(inputShape), dtype: g.dtype)
         switch g.dtype {
-        case .float32: Kernels.conv2dInputGrad(g.buffer.pointer(Float.self), w.buffer.pointer(Float.self), out.pointer(Float.self), p)
+        case .float32: Kernels.conv2dInputGrad(g.buffer.pointer(Float.self), w.buffer.pointer(Float.self), out.pointer(Float.self), p, cotangent: g.buffer, weight: w.buffer)
         case .float64: Kernels.conv2dInputGrad(g.buffer.pointer(Double.self), w.buffer.pointer(Double.self), out.pointer(Double.self), p)
         }
         let wShape = w.shape
@@ -69,7 +69,7 @@ extension Tensor {
         precondition(g.shape == [p.n, p.cout, p.oh, p.ow], "conv2d weight gradient: cotangent \(g.shape) does not match output \([p.n, p.cout, p.oh, p.ow])")
         let out = Buffer(count: Shapes.count(weightShape), dtype: x.dtype)
         switch x.dtype {
-        case .float32: Kernels.conv2dWeightGrad(x.buffer, g.buffer.pointer(Float.self), out.pointer(Float.self), p) as Void
+        case .float32: Kernels.conv2dWeightGrad(x.buffer, g.buffer.pointer(Float.self), out.pointer(Float.self), p, cotangent: g.buffer) as Void
         case .float64: Kernels.conv2dWeightGrad(x.buffer, g.buffer.pointer(Double.self), out.pointer(Double.self), p) as Void
         }
         let xShape = x.shape

@@ -316,8 +316,13 @@ extension Kernels {
     // MARK: Forward
 
     /// The forward convolution on the whole-batch column matrix of `x`.
-    static func conv2d<T: TensorScalar>(_ x: Buffer, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+    /// `weight`, when given, is the buffer of `wt` (where the Winograd path keeps its transform).
+    static func conv2d<T: TensorScalar>(_ x: Buffer, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem, weight: Buffer? = nil) {
         if usesDirectConvolution(p) { conv2dDirect(UnsafePointer(x.pointer(T.self)), wt, y, p); return }
+        if usesWinogradConvolution(p, T.self) {
+            conv2dWinograd(UnsafePointer(x.pointer(T.self)), wt, y, p, xOwner: x, wOwner: weight)
+            return
+        }
         guard unfoldsWholeBatch(p) else { conv2d(UnsafePointer(x.pointer(T.self)), wt, y, p); return }
         let threads = convThreads(p)
         let cols = columns(x, p, T.self, threads: threads)
@@ -335,8 +340,14 @@ extension Kernels {
     }
 
     /// The weight gradient on the whole-batch column matrix of `x`.
-    static func conv2dWeightGrad<T: TensorScalar>(_ x: Buffer, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+    /// `cotangent`, when given, is the buffer of `gy` (where the Winograd path keeps its transform).
+    static func conv2dWeightGrad<T: TensorScalar>(_ x: Buffer, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem,
+                                                  cotangent: Buffer? = nil) {
         if usesDirectConvolution(p) { conv2dWeightGradDirect(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
+        if usesWinogradConvolution(p, T.self) {
+            conv2dWeightGradWinograd(UnsafePointer(x.pointer(T.self)), gy, dw, p, xOwner: x, gOwner: cotangent)
+            return
+        }
         guard unfoldsWholeBatch(p) else { conv2dWeightGrad(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
         let threads = convThreads(p)
         let cols = columns(x, p, T.self, threads: threads)
@@ -355,6 +366,7 @@ extension Kernels {
     /// y[n] = W · im2col(x[n]) per group.
     static func conv2d<T: TensorScalar>(_ x: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         if p.groups != 1 { conv2dGrouped(x, wt, y, p); return }
+        if usesWinogradConvolution(p, T.self) { conv2dWinograd(x, wt, y, p); return }
         let threads = convThreads(p)
         if threads > 1 && p.n >= threads {
             parallelChunks(threads) { t in conv2dImages(x, wt, y, p, slice(t, of: threads, p.n), threads: 1) }
@@ -414,9 +426,13 @@ extension Kernels {
     // MARK: Input gradient
 
     /// dx[n] = col2im(Wᵀ · g[n]) per group: the transposed convolution.
-    static func conv2dInputGrad<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem) {
+    /// `cotangent` and `weight`, when given, are the buffers of `gy` and `wt` (where the
+    /// Winograd path keeps their transforms).
+    static func conv2dInputGrad<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ p: ConvProblem,
+                                                 cotangent: Buffer? = nil, weight: Buffer? = nil) {
         if p.groups != 1 { conv2dInputGradGrouped(gy, wt, dx, p); return }
         if usesDirectConvolution(p) { conv2dInputGradDirect(gy, wt, dx, p); return }
+        if usesWinogradConvolution(p, T.self) { conv2dInputGradWinograd(gy, wt, dx, p, gOwner: cotangent, wOwner: weight); return }
         let threads = convThreads(p)
         if unfoldsWholeBatch(p) {
             let ld = p.n * p.l, imageSize = p.cin * p.h * p.w
@@ -499,6 +515,7 @@ extension Kernels {
     /// dW = Σ_n g[n] · im2col(x[n])ᵀ per group.
     static func conv2dWeightGrad<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         if p.groups != 1 { conv2dWeightGradGrouped(x, gy, dw, p); return }
+        if usesWinogradConvolution(p, T.self) { conv2dWeightGradWinograd(x, gy, dw, p); return }
         let threads = convThreads(p)
         let wCount = p.cout * p.k
         if threads > 1 && p.n >= threads {

@@ -38,6 +38,26 @@ public enum Engine {
         set { ThreadState.current.im2colConvolution = newValue }
     }
 
+    /// Which 3×3 convolutions run as Winograd F(2×2, 3×3) (on this thread).
+    public enum WinogradPolicy: Sendable {
+        /// Those the shape rule picks (`Kernels.usesWinogradConvolution`): the default.
+        case shapeRule
+        /// None: they take the im2col + BLAS path, the baseline of the measurements and the
+        /// reference of the tests.
+        case off
+        /// Every one the kernels can run (Float32, groups 1, 3×3, stride 1, dilation 1,
+        /// padding 0 or 1), whatever the channel counts: a cross-check of the kernels on
+        /// shapes the rule keeps on im2col, never a speed option.
+        case wherePossible
+    }
+
+    /// Which 3×3 convolutions run as Winograd F(2×2, 3×3) on this thread (default
+    /// `.shapeRule`). `useIm2colConvolution` overrides it.
+    public static var winograd: WinogradPolicy {
+        get { ThreadState.current.winograd }
+        set { ThreadState.current.winograd = newValue }
+    }
+
     /// The BLAS kernel family the engine's matrix products run on (for benchmark reports).
     public static var blasCore: String { BLAS.coreName }
 }

@@ -1,0 +1,352 @@
+#include "outpost_simd.h"
+#include "cpu_features.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// Transforms of Winograd F(2×2, 3×3) convolutions (Float32, 3×3 kernel, stride 1): the
+// products between them are 16 matrix products, one per position ξ = 4i + j of a 4×4 tile,
+// run by the caller through BLAS.
+//
+// One output tile is 2×2 pixels at (2ty, 2tx); it reads the 4×4 input patch at padded
+// coordinates (2ty, 2tx), i.e. image rows 2ty - pad ..< 2ty - pad + 4. With
+//   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 -1 -1]
+// the tile is Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A, summed over input channels (cross-correlation,
+// as the engine's convolutions). The gradients are the adjoints of each step: the output
+// transform's adjoint turns dY into P = A dY Aᵀ, the input transform's adjoint turns
+// Q = Σ U ⊙ P back into B Q Bᵀ added into the (padded) input, and the weight transform's
+// adjoint turns dU into Gᵀ dU G.
+//
+// Matrices between the steps are 16 matrices [channels][ld], xs elements apart (ξ-major,
+// tiles contiguous; tile t = (image·th + ty)·tw + tx). The caller keeps xs off multiples
+// of large powers of two: the transforms read or write the 16 matrices side by side, and
+// 16 streams a power of two apart fall into the same cache sets (measured: the forward of a
+// 512→512 layer on a 4×4 image took 21 ms with xs = 512·512, 4 ms with one line more).
+// Every loop below runs along tx, unit stride in the tile matrices; the strided reads and
+// writes of image rows go through a padded row buffer, so the compiler vectorizes them (the
+// AVX2 builds of the same loops run where the CPU has it).
+
+// One padded image row (image columns at pad.., zeros elsewhere), 2*tw + 2 wide.
+static inline __attribute__((always_inline)) void padded_row(const float *src, long w, long pad, long width, float *row) {
+    memset(row, 0, sizeof(float) * (size_t)width);
+    if (!src) return;
+    long count = w < width - pad ? w : width - pad;
+    if (count > 0) memcpy(row + pad, src, sizeof(float) * (size_t)count);
+}
+
+// Input transform: V[ξ][c][t] = (Bᵀ d B)[ξ] for channels c0..<c1 and tile rows r0..<r1
+// (r = image·th + ty; tile (r, tx) in column (r − r0)·tw + tx).
+static inline __attribute__((always_inline)) void input_body(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs,
+                                                             long c0, long c1, long r0, long r1, float *scratch) {
+    const long tw = s->tw, width = 2 * tw + 2;
+    float *row = scratch;            // width
+    float *r = row + width;          // 16 * tw: row transforms of the tile row's 4 input rows
+    for (long c = c0; c < c1; c++)
+        for (long tr = r0; tr < r1; tr++) {
+            long img = tr / s->th, ty = tr % s->th;
+            const float *plane = x + (img * s->cin + c) * s->h * s->w;
+            for (long k = 0; k < 4; k++) {
+                long y = 2 * ty + k - s->pad;
+                padded_row(y >= 0 && y < s->h ? plane + y * s->w : NULL, s->w, s->pad, width, row);
+                float *q0 = r + (4 * k) * tw, *q1 = q0 + tw, *q2 = q1 + tw, *q3 = q2 + tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    float d0 = row[2 * tx], d1 = row[2 * tx + 1], d2 = row[2 * tx + 2], d3 = row[2 * tx + 3];
+                    q0[tx] = d0 - d2;
+                    q1[tx] = d1 + d2;
+                    q2[tx] = d2 - d1;
+                    q3[tx] = d1 - d3;
+                }
+            }
+            long t0 = (tr - r0) * tw;
+            for (long j = 0; j < 4; j++) {
+                const float *a = r + j * tw, *b = r + (4 + j) * tw, *cc = r + (8 + j) * tw, *d = r + (12 + j) * tw;
+                float *v0 = v + (0 + j) * xs + c * ldv + t0;
+                float *v1 = v + (4 + j) * xs + c * ldv + t0;
+                float *v2 = v + (8 + j) * xs + c * ldv + t0;
+                float *v3 = v + (12 + j) * xs + c * ldv + t0;
+                for (long tx = 0; tx < tw; tx++) {
+                    v0[tx] = a[tx] - cc[tx];
+                    v1[tx] = b[tx] + cc[tx];
+                    v2[tx] = cc[tx] - b[tx];
+                    v3[tx] = b[tx] - d[tx];
+                }
+            }
+        }
+}
+
+// Adjoint of the input transform for channels c0..<c1 and tile rows r0..<r1, from Q[ξ][c][t]
+// (columns as in the input transform). Tile rows ty and ty + 1 of an image share two input
+// rows. Rows this call's tiles alone cover are written; the two rows a segment of tile rows
+// shares with the tile row before it (ty0 > 0) are added to dx, so calls on consecutive row
+// ranges must run in order, except that when `edge` is not NULL the shared rows of the first
+// segment go to edge[(c − c0)·2·w ...] instead (written), for the caller to add after calls
+// on other threads have finished.
+static inline __attribute__((always_inline)) void input_adjoint_body(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx,
+                                                                     long c0, long c1, long r0, long r1, float *edge, float *scratch) {
+    const long tw = s->tw, width = 2 * tw + 2;
+    float *r = scratch;                // 16 * tw
+    float *acc = r + 16 * tw;          // (2 * th + 2) * width: padded rows of one segment
+    for (long c = c0; c < c1; c++)
+        for (long seg = r0; seg < r1;) {
+            long img = seg / s->th, ty0 = seg % s->th;
+            long ty1 = s->th < ty0 + (r1 - seg) ? s->th : ty0 + (r1 - seg);
+            long rows = 2 * (ty1 - ty0) + 2;
+            memset(acc, 0, sizeof(float) * (size_t)(rows * width));
+            for (long ty = ty0; ty < ty1; ty++) {
+                long t0 = (img * s->th + ty - r0) * tw;
+                // Adjoint of the column step: row k's row-transform cotangents, per j.
+                for (long j = 0; j < 4; j++) {
+                    const float *q0 = q + (0 + j) * xs + c * ldq + t0;
+                    const float *q1 = q + (4 + j) * xs + c * ldq + t0;
+                    const float *q2 = q + (8 + j) * xs + c * ldq + t0;
+                    const float *q3 = q + (12 + j) * xs + c * ldq + t0;
+                    float *a = r + j * tw, *b = r + (4 + j) * tw, *cc = r + (8 + j) * tw, *d = r + (12 + j) * tw;
+                    for (long tx = 0; tx < tw; tx++) {
+                        a[tx] = q0[tx];
+                        b[tx] = q1[tx] - q2[tx] + q3[tx];
+                        cc[tx] = q2[tx] + q1[tx] - q0[tx];
+                        d[tx] = -q3[tx];
+                    }
+                }
+                // Adjoint of the row step, added into the segment's rows 2(ty − ty0) + k; the
+                // two halves of a tile's columns go in two passes so no pass reads its own stores.
+                for (long k = 0; k < 4; k++) {
+                    float *row = acc + (2 * (ty - ty0) + k) * width;
+                    const float *p0 = r + (4 * k) * tw, *p1 = p0 + tw, *p2 = p1 + tw, *p3 = p2 + tw;
+                    for (long tx = 0; tx < tw; tx++) {
+                        row[2 * tx] += p0[tx];
+                        row[2 * tx + 1] += p1[tx] - p2[tx] + p3[tx];
+                    }
+                    for (long tx = 0; tx < tw; tx++) {
+                        row[2 * tx + 2] += p2[tx] + p1[tx] - p0[tx];
+                        row[2 * tx + 3] -= p3[tx];
+                    }
+                }
+            }
+            float *plane = dx + (img * s->cin + c) * s->h * s->w;
+            long count = s->w < width - s->pad ? s->w : width - s->pad;
+            for (long k = 0; k < rows; k++) {
+                long y = 2 * ty0 + k - s->pad;
+                if (y < 0 || y >= s->h) continue;
+                const float *src = acc + k * width + s->pad;
+                float *dst = plane + y * s->w;
+                if (k < 2 && ty0 > 0) {
+                    if (edge && seg == r0) {
+                        float *e = edge + ((c - c0) * 2 + k) * s->w;
+                        memcpy(e, src, sizeof(float) * (size_t)count);
+                        if (count < s->w) memset(e + count, 0, sizeof(float) * (size_t)(s->w - count));
+                    } else {
+                        for (long i = 0; i < count; i++) dst[i] += src[i];
+                    }
+                } else {
+                    memcpy(dst, src, sizeof(float) * (size_t)count);
+                    if (count < s->w) memset(dst + count, 0, sizeof(float) * (size_t)(s->w - count));
+                }
+            }
+            seg += ty1 - ty0;
+        }
+}
+
+// Output transform: y for output channels o0..<o1 and tile rows r0..<r1 from M[ξ][o][t].
+static inline __attribute__((always_inline)) void output_body(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y,
+                                                              long o0, long o1, long r0, long r1, float *scratch) {
+    const long tw = s->tw;
+    float *s0 = scratch, *s1 = s0 + 4 * tw;   // Aᵀ M, rows 0 and 1, per j
+    float *out = s1 + 4 * tw;                 // one output row, 2*tw wide
+    for (long o = o0; o < o1; o++)
+        for (long tr = r0; tr < r1; tr++) {
+            long img = tr / s->th, ty = tr % s->th;
+            float *plane = y + (img * s->cout + o) * s->oh * s->ow;
+            long t0 = (tr - r0) * tw;
+            for (long j = 0; j < 4; j++) {
+                const float *m0 = m + (0 + j) * xs + o * ldm + t0;
+                const float *m1 = m + (4 + j) * xs + o * ldm + t0;
+                const float *m2 = m + (8 + j) * xs + o * ldm + t0;
+                const float *m3 = m + (12 + j) * xs + o * ldm + t0;
+                float *a = s0 + j * tw, *b = s1 + j * tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    a[tx] = m0[tx] + m1[tx] + m2[tx];
+                    b[tx] = m1[tx] - m2[tx] - m3[tx];
+                }
+            }
+            for (long a = 0; a < 2; a++) {
+                long yy = 2 * ty + a;
+                if (yy >= s->oh) break;
+                const float *z = a == 0 ? s0 : s1;
+                const float *z0 = z, *z1 = z + tw, *z2 = z + 2 * tw, *z3 = z + 3 * tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    out[2 * tx] = z0[tx] + z1[tx] + z2[tx];
+                    out[2 * tx + 1] = z1[tx] - z2[tx] - z3[tx];
+                }
+                memcpy(plane + yy * s->ow, out, sizeof(float) * (size_t)s->ow);
+            }
+        }
+}
+
+// Adjoint of the output transform: P[ξ][o][t] = (A dY Aᵀ)[ξ] for output channels o0..<o1 and
+// tile rows r0..<r1 (pixels past the output's last row or column count as zero).
+static inline __attribute__((always_inline)) void output_adjoint_body(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs,
+                                                                      long o0, long o1, long r0, long r1, float *scratch) {
+    const long tw = s->tw;
+    float *in = scratch;                      // one cotangent row, 2*tw wide (zero padded)
+    float *z = in + 2 * tw;                   // 8 * tw: rows a = 0, 1 of dY Aᵀ, per j
+    for (long o = o0; o < o1; o++)
+        for (long tr = r0; tr < r1; tr++) {
+            long img = tr / s->th, ty = tr % s->th;
+            const float *plane = gy + (img * s->cout + o) * s->oh * s->ow;
+            for (long a = 0; a < 2; a++) {
+                long yy = 2 * ty + a;
+                if (yy < s->oh) {
+                    memcpy(in, plane + yy * s->ow, sizeof(float) * (size_t)s->ow);
+                    if (s->ow < 2 * tw) in[s->ow] = 0;
+                } else {
+                    memset(in, 0, sizeof(float) * (size_t)(2 * tw));
+                }
+                float *z0 = z + (4 * a) * tw, *z1 = z0 + tw, *z2 = z1 + tw, *z3 = z2 + tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    float e = in[2 * tx], f = in[2 * tx + 1];
+                    z0[tx] = e;
+                    z1[tx] = e + f;
+                    z2[tx] = e - f;
+                    z3[tx] = -f;
+                }
+            }
+            long t0 = (tr - r0) * tw;
+            for (long j = 0; j < 4; j++) {
+                const float *e = z + j * tw, *f = z + (4 + j) * tw;
+                float *p0 = p + (0 + j) * xs + o * ldp + t0;
+                float *p1 = p + (4 + j) * xs + o * ldp + t0;
+                float *p2 = p + (8 + j) * xs + o * ldp + t0;
+                float *p3 = p + (12 + j) * xs + o * ldp + t0;
+                for (long tx = 0; tx < tw; tx++) {
+                    p0[tx] = e[tx];
+                    p1[tx] = e[tx] + f[tx];
+                    p2[tx] = e[tx] - f[tx];
+                    p3[tx] = -f[tx];
+                }
+            }
+        }
+}
+
+// Weight transform: U[ξ][o][c] = (G g Gᵀ)[ξ] for output channels o0..<o1.
+static inline __attribute__((always_inline)) void weight_body(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1) {
+    const long stride = xs;
+    for (long o = o0; o < o1; o++)
+        for (long c = 0; c < s->cin; c++) {
+            const float *g = w + (o * s->cin + c) * 9;
+            float t[4][3];
+            for (long j = 0; j < 3; j++) {
+                float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+                t[0][j] = g0;
+                t[1][j] = 0.5f * (g0 + g1 + g2);
+                t[2][j] = 0.5f * (g0 - g1 + g2);
+                t[3][j] = g2;
+            }
+            float *dst = u + o * s->cin + c;
+            for (long i = 0; i < 4; i++) {
+                float g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
+                dst[(4 * i + 0) * stride] = g0;
+                dst[(4 * i + 1) * stride] = 0.5f * (g0 + g1 + g2);
+                dst[(4 * i + 2) * stride] = 0.5f * (g0 - g1 + g2);
+                dst[(4 * i + 3) * stride] = g2;
+            }
+        }
+}
+
+// Adjoint of the weight transform: dw (written) for output channels o0..<o1 from dU[ξ][o][c].
+static inline __attribute__((always_inline)) void weight_adjoint_body(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1) {
+    const long stride = xs;
+    for (long o = o0; o < o1; o++)
+        for (long c = 0; c < s->cin; c++) {
+            const float *src = du + o * s->cin + c;
+            float t[4][3];
+            for (long i = 0; i < 4; i++) {
+                float d0 = src[(4 * i + 0) * stride], d1 = src[(4 * i + 1) * stride];
+                float d2 = src[(4 * i + 2) * stride], d3 = src[(4 * i + 3) * stride];
+                t[i][0] = d0 + 0.5f * (d1 + d2);
+                t[i][1] = 0.5f * (d1 - d2);
+                t[i][2] = 0.5f * (d1 + d2) + d3;
+            }
+            float *g = dw + (o * s->cin + c) * 9;
+            for (long j = 0; j < 3; j++) {
+                float d0 = t[0][j], d1 = t[1][j], d2 = t[2][j], d3 = t[3][j];
+                g[j] = d0 + 0.5f * (d1 + d2);
+                g[3 + j] = 0.5f * (d1 - d2);
+                g[6 + j] = 0.5f * (d1 + d2) + d3;
+            }
+        }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define WINO_X86 1
+#define WINO_AVX2 __attribute__((target("avx2,fma")))
+#endif
+
+// Each transform compiled twice: generic (SSE2 on x86-64) and AVX2, chosen at run time.
+#ifdef WINO_X86
+#define DISPATCH(name, params, args)                                                  \
+    static void name##_generic params { name##_body args; }                           \
+    WINO_AVX2 static void name##_avx2 params { name##_body args; }                    \
+    static void name##_run params {                                                   \
+        if (outpost_cpu_has_avx2_fma()) name##_avx2 args; else name##_generic args;   \
+    }
+#else
+#define DISPATCH(name, params, args) \
+    static void name##_run params { name##_body args; }
+#endif
+
+DISPATCH(input, (const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1, float *scratch),
+         (s, x, v, ldv, xs, c0, c1, r0, r1, scratch))
+DISPATCH(input_adjoint, (const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1, long r0, long r1,
+                         float *edge, float *scratch),
+         (s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch))
+DISPATCH(output, (const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1, float *scratch),
+         (s, m, ldm, xs, y, o0, o1, r0, r1, scratch))
+DISPATCH(output_adjoint, (const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1, long r0, long r1,
+                          float *scratch),
+         (s, gy, p, ldp, xs, o0, o1, r0, r1, scratch))
+DISPATCH(weight, (const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1), (s, w, u, xs, o0, o1))
+DISPATCH(weight_adjoint, (const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1), (s, du, xs, dw, o0, o1))
+
+int outpost_wino_input_f32(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1) {
+    float *scratch = malloc(sizeof(float) * (size_t)(2 * s->tw + 2 + 16 * s->tw));
+    if (!scratch) return 0;
+    input_run(s, x, v, ldv, xs, c0, c1, r0, r1, scratch);
+    free(scratch);
+    return 1;
+}
+
+int outpost_wino_input_adjoint_f32(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1,
+                                   long r0, long r1, float *edge) {
+    float *scratch = malloc(sizeof(float) * (size_t)((2 * s->th + 2) * (2 * s->tw + 2) + 16 * s->tw));
+    if (!scratch) return 0;
+    input_adjoint_run(s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch);
+    free(scratch);
+    return 1;
+}
+
+int outpost_wino_output_f32(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1) {
+    float *scratch = malloc(sizeof(float) * (size_t)(10 * s->tw));
+    if (!scratch) return 0;
+    output_run(s, m, ldm, xs, y, o0, o1, r0, r1, scratch);
+    free(scratch);
+    return 1;
+}
+
+int outpost_wino_output_adjoint_f32(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1,
+                                    long r0, long r1) {
+    float *scratch = malloc(sizeof(float) * (size_t)(10 * s->tw));
+    if (!scratch) return 0;
+    output_adjoint_run(s, gy, p, ldp, xs, o0, o1, r0, r1, scratch);
+    free(scratch);
+    return 1;
+}
+
+void outpost_wino_weight_f32(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1) {
+    weight_run(s, w, u, xs, o0, o1);
+}
+
+void outpost_wino_weight_adjoint_f32(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1) {
+    weight_adjoint_run(s, du, xs, dw, o0, o1);
+}
