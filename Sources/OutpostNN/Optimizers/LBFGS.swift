@@ -279,7 +279,19 @@ public struct LBFGS: StatefulOptimizer, Sendable {
                     // Scale of the initial Hessian approximation.
                     st.hDiag = ys / FlatVector.dot(y, y)
                 }
-                d = TwoLoopRecursion.direction(gradient: flatGrad, steps: st.oldSteps, dirs: st.oldDirs, ro: st.ro, hDiag: st.hDiag)
+                // Two-loop recursion: the inverse-Hessian approximation times −gradient.
+                let numOld = st.oldDirs.count
+                var al = [Double](repeating: 0, count: numOld)
+                var q = FlatVector.negated(flatGrad)
+                for i in stride(from: numOld - 1, through: 0, by: -1) {
+                    al[i] = FlatVector.dot(st.oldSteps[i], q) * st.ro[i]
+                    FlatVector.axpy(-al[i], st.oldDirs[i], &q)
+                }
+                d = FlatVector.scaled(q, st.hDiag)
+                for i in 0..<numOld {
+                    let be = FlatVector.dot(st.oldDirs[i], d) * st.ro[i]
+                    FlatVector.axpy(al[i] - be, st.oldSteps[i], &d)
+                }
             }
             st.prevFlatGrad = flatGrad
             st.prevLoss = loss

@@ -42,10 +42,6 @@ final class WorkerPool: @unchecked Sendable {
 
     private static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Tests only: `runPaired` wakes a sleeping worker and waits for it, however busy the
-    /// machine, so that the paired path is exercised wherever two cores exist.
-    static let forcePairing = Atomic<Bool>(false)
-
     // MARK: Polling only on an otherwise idle machine
     //
     // A polling worker that shares its core with another busy process is preempted inside
@@ -115,49 +111,6 @@ final class WorkerPool: @unchecked Sendable {
                 if polls & 1023 == 0 { sched_yield() } else { outpost_cpu_relax() }
             }
             withExtendedLifetime(job) {}
-        }
-    }
-
-    /// Runs `body(0)` on this thread and `body(1)` on a worker at the same time, or nothing
-    /// (returning false) when no worker can join within about 20 µs: the halves of a
-    /// `PairedReduction` wait for each other, so neither may run alone.
-    func runPaired(_ body: (Int) -> Void) -> Bool {
-        guard Self.cores >= 2, Engine.threads >= 2,
-              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
-        defer { busy.store(false, ordering: .releasing) }
-        startWorkers(1)
-        // Only a polling worker joins in time; waking a sleeping one costs more than the work.
-        let forcing = Self.forcePairing.load(ordering: .relaxed)
-        if !forcing, asleep.load(ordering: .relaxed) > 0 || othersAreRunning() { return false }
-        return withoutActuallyEscaping(body) { body in
-            let job = Job(body)
-            let generation = ((claim.load(ordering: .relaxed) >> 32) &+ 1) & 0xffff_ffff
-            finished.store(0, ordering: .relaxed)
-            jobChunks.store(2, ordering: .relaxed)
-            jobPointer.store(UInt(bitPattern: Unmanaged.passUnretained(job).toOpaque()), ordering: .relaxed)
-            // Chunk 0 is the caller's from the start; a worker can claim only chunk 1.
-            claim.store(generation << 32 | 1, ordering: .sequentiallyConsistent)
-            if forcing {
-                sleep.lock()
-                sleep.broadcast()
-                sleep.unlock()
-            }
-            let deadline = DispatchTime.now().uptimeNanoseconds + (forcing ? 2_000_000_000 : 20_000)
-            var polls = 0
-            while claim.load(ordering: .acquiring) == generation << 32 | 1 {
-                polls += 1
-                if polls & 63 == 0, DispatchTime.now().uptimeNanoseconds > deadline {
-                    // Take chunk 1 back; if that fails, the worker claimed it just now.
-                    if claim.compareExchange(expected: generation << 32 | 1, desired: generation << 32 | 2,
-                                             ordering: .acquiringAndReleasing).exchanged { return false }
-                    break
-                }
-                outpost_cpu_relax()
-            }
-            body(0)
-            while finished.load(ordering: .acquiring) < 1 { outpost_cpu_relax() }
-            withExtendedLifetime(job) {}
-            return true
         }
     }
 
