@@ -1,4 +1,4 @@
-import OutpostTensor
+@testable import OutpostTensor
 import XCTest
 
 /// The direct few-channel convolution kernels against the im2col + BLAS path, forward and
@@ -86,7 +86,11 @@ final class DirectConvolutionTests: XCTestCase {
         func run(threads: Int, _ c: Case) -> [[Double]] {
             let saved = Engine.threads
             Engine.threads = threads
-            defer { Engine.threads = saved }
+            WorkerPool.forceSmallSplits.store(true, ordering: .relaxed)
+            defer {
+                Engine.threads = saved
+                WorkerPool.forceSmallSplits.store(false, ordering: .relaxed)
+            }
             return self.run(c, dtype: .float32, im2col: false, seed: 5)
         }
         let cases = [

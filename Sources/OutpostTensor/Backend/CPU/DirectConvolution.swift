@@ -52,7 +52,8 @@ extension Kernels {
     // channels instead: the forward pass and the weight gradient by blocks of four output
     // channels (the kernels' own blocks), the input gradient by input channels. Each part is
     // the same kernel on a narrower shape, doing the same arithmetic in the same order for
-    // the elements it owns, so the result does not depend on the split.
+    // the elements it owns, so the result does not depend on the split. Only while a worker
+    // is polling: the parts take microseconds, less than waking a sleeping worker.
 
     /// Multiply-adds from which one image is worth splitting (a hand-off to the worker costs
     /// about a microsecond; LeNet's layers are about 230 K each).
@@ -62,7 +63,7 @@ extension Kernels {
     /// to run it whole.
     private static func channelParts(_ p: ConvProblem, channels: Int, block: Int) -> [Range<Int>]? {
         let parts = Swift.min(Engine.threads, (channels + block - 1) / block)
-        guard p.n == 1, parts > 1, p.cout * p.k * p.l >= singleImageSplitWork else { return nil }
+        guard p.n == 1, parts > 1, p.cout * p.k * p.l >= singleImageSplitWork, WorkerPool.shared.workerIsPolling() else { return nil }
         let blocks = (channels + block - 1) / block
         return (0..<parts).compactMap { t in
             let lo = Swift.min(channels, slice(t, of: parts, blocks).lowerBound * block)

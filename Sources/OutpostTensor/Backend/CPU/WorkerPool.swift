@@ -53,6 +53,9 @@ final class WorkerPool: @unchecked Sendable {
     private let asleep = Atomic<Int>(0)
     private let loadSampledAt = Atomic<UInt64>(0)
     private let othersRunning = Atomic<Bool>(false)
+    private let lastSampleCrowded = Atomic<Bool>(false)
+    /// Bumped to send sleeping workers back to polling without giving them work.
+    private let nudges = Atomic<Int>(0)
 
     private func othersAreRunning() -> Bool {
         let now = DispatchTime.now().uptimeNanoseconds
@@ -61,12 +64,41 @@ final class WorkerPool: @unchecked Sendable {
         guard loadSampledAt.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else {
             return othersRunning.load(ordering: .relaxed)
         }
-        // The engine's own runnable threads: the caller and every worker not asleep.
+        // The engine's own runnable threads: the caller and every worker not asleep. A
+        // single sample over that count is often a short-lived process; two in a row are not.
         let own = 1 + started.load(ordering: .relaxed) - asleep.load(ordering: .relaxed)
-        let busy = (Self.runnableThreads() ?? 0) > own
+        let crowded = (Self.runnableThreads() ?? 0) > own
+        let busy = crowded && lastSampleCrowded.load(ordering: .relaxed)
+        lastSampleCrowded.store(crowded, ordering: .relaxed)
         othersRunning.store(busy, ordering: .relaxed)
         return busy
     }
+
+    /// Whether a worker is polling now, so that work handed to it starts at once. Small
+    /// splits (one image's convolution, a few microseconds a part) check this first: a
+    /// sleeping worker wakes too late to take its part, and the caller would wait for it.
+    /// A sleeping (or not yet started) worker is woken to poll, so that the next small
+    /// split finds it ready, unless other processes want the cores.
+    func workerIsPolling() -> Bool {
+        if Self.forceSmallSplits.load(ordering: .relaxed) { return true }
+        if othersRunning.load(ordering: .relaxed) || Engine.threads < 2 || Self.cores < 2 { return false }
+        if started.load(ordering: .relaxed) == 0 {
+            startWorkers(min(Engine.threads, Self.cores) - 1)
+            return false
+        }
+        if asleep.load(ordering: .relaxed) > 0 {
+            nudges.add(1, ordering: .sequentiallyConsistent)
+            sleep.lock()
+            sleep.broadcast()
+            sleep.unlock()
+            return false
+        }
+        return true
+    }
+
+    /// Tests only: small splits run whether or not a worker is polling (the pool's claims
+    /// keep them correct either way), so that their results can be checked on any machine.
+    static let forceSmallSplits = Atomic<Bool>(false)
 
     /// Runnable threads on the machine now (the fourth field of /proc/loadavg, "running/total"),
     /// nil where that file does not exist.
@@ -161,25 +193,34 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func waitForJob(after seen: UInt64) -> UInt64 {
-        let spinFor = othersAreRunning() ? 0 : UInt64(Self.spinNanoseconds.load(ordering: .relaxed))
-        let start = DispatchTime.now().uptimeNanoseconds
-        var polls = 0
         while true {
-            let generation = claim.load(ordering: .acquiring) >> 32
-            if generation != seen { return generation }
-            polls += 1
-            if polls & 63 == 0, DispatchTime.now().uptimeNanoseconds - start >= spinFor { break }
-            outpost_cpu_relax()
+            let spinFor = othersAreRunning() ? 0 : UInt64(Self.spinNanoseconds.load(ordering: .relaxed))
+            let start = DispatchTime.now().uptimeNanoseconds
+            var polls = 0
+            while true {
+                let generation = claim.load(ordering: .acquiring) >> 32
+                if generation != seen { return generation }
+                polls += 1
+                if polls & 63 == 0, DispatchTime.now().uptimeNanoseconds - start >= spinFor { break }
+                outpost_cpu_relax()
+            }
+            if let generation = sleepUntilWorkOrNudge(after: seen) { return generation }
         }
+    }
+
+    /// Sleeps until a new job (its number) or a nudge (nil: poll again).
+    private func sleepUntilWorkOrNudge(after seen: UInt64) -> UInt64? {
         sleep.lock()
         defer { sleep.unlock() }
         asleep.add(1, ordering: .relaxed)
         defer { asleep.subtract(1, ordering: .relaxed) }
         sleepers.add(1, ordering: .sequentiallyConsistent)
         defer { sleepers.subtract(1, ordering: .sequentiallyConsistent) }
+        let nudged = nudges.load(ordering: .sequentiallyConsistent)
         while true {
             let generation = claim.load(ordering: .sequentiallyConsistent) >> 32
             if generation != seen { return generation }
+            if nudges.load(ordering: .sequentiallyConsistent) != nudged { return nil }
             sleep.wait()
         }
     }
