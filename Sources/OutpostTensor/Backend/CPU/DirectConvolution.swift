@@ -72,6 +72,19 @@ extension Kernels {
         }
     }
 
+    /// Runs `kernel` once per part of one image's output channels (blocks of four), each on
+    /// the shape narrowed to its channels; false (nothing ran) when the image stays whole.
+    private static func splitOverOutputBlocks(_ p: ConvProblem, _ what: String,
+                                              _ kernel: (UnsafePointer<outpost_conv_shape>, Range<Int>) -> Int32) -> Bool {
+        guard let parts = channelParts(p, channels: p.cout, block: 4) else { return false }
+        let full = directShape(p)
+        parallelChunks(parts.count) { t in
+            var s = narrowed(full, cout: parts[t].count)
+            precondition(kernel(&s, parts[t]) != 0, "\(what): out of memory for the direct kernel's scratch")
+        }
+        return true
+    }
+
     private static func narrowed(_ s: outpost_conv_shape, cin: Int? = nil, cout: Int? = nil) -> outpost_conv_shape {
         var t = s
         if let cin { t.cin = cin }
@@ -81,16 +94,12 @@ extension Kernels {
 
     /// y = conv(x, w) with the direct kernels.
     static func conv2dDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
-        if T.self == Float.self, let parts = channelParts(p, channels: p.cout, block: 4) {
-            let full = directShape(p), xf = raw(x).assumingMemoryBound(to: Float.self)
-            let wf = raw(w).assumingMemoryBound(to: Float.self), yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
-            parallelChunks(parts.count) { t in
-                let c = parts[t]
-                var s = narrowed(full, cout: c.count)
-                precondition(outpost_conv2d_direct_f32(&s, xf, wf + c.lowerBound * p.k, yf + c.lowerBound * p.l, 0, 1) != 0,
-                             "conv2d: out of memory for the direct kernel's scratch")
-            }
-            return
+        if T.self == Float.self {
+            let xf = raw(x).assumingMemoryBound(to: Float.self), wf = raw(w).assumingMemoryBound(to: Float.self)
+            let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+            if splitOverOutputBlocks(p, "conv2d", { s, c in
+                outpost_conv2d_direct_f32(s, xf, wf + c.lowerBound * p.k, yf + c.lowerBound * p.l, 0, 1)
+            }) { return }
         }
         directChunks(p, "conv2d") { s, r in
             T.self == Float.self
@@ -132,16 +141,12 @@ extension Kernels {
     /// dw = Σ_n g[n] ⋆ x[n] with the direct kernels; each thread sums its own images, then
     /// the partial sums are added.
     static func conv2dWeightGradDirect<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
-        if T.self == Float.self, let parts = channelParts(p, channels: p.cout, block: 4) {
-            let full = directShape(p), xf = raw(x).assumingMemoryBound(to: Float.self)
-            let gf = raw(gy).assumingMemoryBound(to: Float.self), dwf = UnsafeMutableRawPointer(dw).assumingMemoryBound(to: Float.self)
-            parallelChunks(parts.count) { t in
-                let c = parts[t]
-                var s = narrowed(full, cout: c.count)
-                precondition(outpost_conv2d_weight_grad_direct_f32(&s, xf, gf + c.lowerBound * p.l, dwf + c.lowerBound * p.k, 0, 1) != 0,
-                             "conv2d weight gradient: out of memory for the direct kernel's scratch")
-            }
-            return
+        if T.self == Float.self {
+            let xf = raw(x).assumingMemoryBound(to: Float.self), gf = raw(gy).assumingMemoryBound(to: Float.self)
+            let dwf = UnsafeMutableRawPointer(dw).assumingMemoryBound(to: Float.self)
+            if splitOverOutputBlocks(p, "conv2d weight gradient", { s, c in
+                outpost_conv2d_weight_grad_direct_f32(s, xf, gf + c.lowerBound * p.l, dwf + c.lowerBound * p.k, 0, 1)
+            }) { return }
         }
         var s = directShape(p)
         let parts = directParts(p)
