@@ -137,36 +137,36 @@ extension Kernels {
     /// from `owner`'s cache or computed (split over input channels) and cached when small.
     private static func winogradInputs(_ owner: Buffer?, _ x: UnsafePointer<Float>, _ p: ConvProblem,
                                        _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
-        let key = WinogradKey.inputs(p)
-        if let v = cachedTransform(owner, key) { return v }
-        let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw
-        let xs = winogradStride(p.cin * tiles)
-        let v = Buffer(count: 16 * xs, dtype: .float32)
-        let vp = v.pointer(Float.self)
-        split(p.cin, threads: threads) { r in
-            precondition(outpost_wino_input_f32(s, x, vp, tiles, xs, r.lowerBound, r.upperBound, 0, rows) != 0,
-                         "conv2d: out of memory for Winograd scratch")
+        tileTransform(owner, .inputs(p), channels: p.cin, s, threads: threads) { out, tiles, stride, r, rows in
+            outpost_wino_input_f32(s, x, out, tiles, stride, r.lowerBound, r.upperBound, 0, rows)
         }
-        cacheTransform(owner, key, v, limit: winogradInputCacheLimit)
-        return v
     }
 
     /// P = A dY Aᵀ of every tile of gy (16 × [cout][tiles], `winogradStride(cout·tiles)`
     /// apart), from `owner`'s cache or computed (split over output channels) and cached.
     private static func winogradCotangents(_ owner: Buffer?, _ gy: UnsafePointer<Float>, _ p: ConvProblem,
                                            _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
-        let key = WinogradKey.cotangents(p)
-        if let pm = cachedTransform(owner, key) { return pm }
-        let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw
-        let xs = winogradStride(p.cout * tiles)
-        let pm = Buffer(count: 16 * xs, dtype: .float32)
-        let pp = pm.pointer(Float.self)
-        split(p.cout, threads: threads) { r in
-            precondition(outpost_wino_output_adjoint_f32(s, gy, pp, tiles, xs, r.lowerBound, r.upperBound, 0, rows) != 0,
-                         "conv2d: out of memory for Winograd scratch")
+        tileTransform(owner, .cotangents(p), channels: p.cout, s, threads: threads) { out, tiles, stride, r, rows in
+            outpost_wino_output_adjoint_f32(s, gy, out, tiles, stride, r.lowerBound, r.upperBound, 0, rows)
         }
-        cacheTransform(owner, key, pm, limit: winogradInputCacheLimit)
-        return pm
+    }
+
+    /// A per-tile transform of `channels` channels (V of an input, P of a cotangent): from
+    /// `owner`'s cache, or computed by `transform(out, tiles, stride, channelRange, tileRows)`
+    /// split over channels, and cached when small.
+    private static func tileTransform(_ owner: Buffer?, _ key: WinogradKey, channels: Int, _ s: UnsafePointer<outpost_wino_shape>,
+                                      threads: Int,
+                                      _ transform: (UnsafeMutablePointer<Float>, Int, Int, Range<Int>, Int) -> Int32) -> Buffer {
+        if let cached = cachedTransform(owner, key) { return cached }
+        let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw
+        let stride = winogradStride(channels * tiles)
+        let buffer = Buffer(count: 16 * stride, dtype: .float32)
+        let out = buffer.pointer(Float.self)
+        split(channels, threads: threads) { r in
+            precondition(transform(out, tiles, stride, r, rows) != 0, "conv2d: out of memory for Winograd scratch")
+        }
+        cacheTransform(owner, key, buffer, limit: winogradInputCacheLimit)
+        return buffer
     }
 
     /// Tile rows per block of the blocked forward and input gradient: about
