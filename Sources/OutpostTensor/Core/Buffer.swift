@@ -14,10 +14,11 @@ final class Buffer: @unchecked Sendable {
     /// a convolution's input is unfolded again by its weight gradient and by higher-order
     /// rules (see `Kernels.columns`). Guarded by `Buffer.cacheLock`; small matrices only.
     var columnsCache: (key: ColumnsKey, columns: Buffer)?
-    /// The Winograd transform of these elements (a weight's U = G g Gᵀ or an input's
-    /// V = Bᵀ d B), kept because the forward and the input gradient share a weight's and the
-    /// forward and the weight gradient an input's (see `Kernels.winogradTransform`).
-    /// Guarded by `Buffer.cacheLock`.
+    /// The Winograd transform of these elements (a weight's U = G g Gᵀ, an input's
+    /// V = Bᵀ d B or an output cotangent's P = A dY Aᵀ), kept because the forward and the
+    /// input gradient share a weight's, the forward and the weight gradient an input's, and
+    /// both gradients a cotangent's (see `Kernels.winogradTransform`). Guarded by
+    /// `Buffer.cacheLock`.
     var winogradCache: (key: WinogradKey, data: Buffer)?
     static let cacheLock = NSLock()
 

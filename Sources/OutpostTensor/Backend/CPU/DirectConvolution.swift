@@ -62,12 +62,12 @@ extension Kernels {
     /// The channel ranges one image's work splits into (`block` channels per unit), or nil
     /// to run it whole.
     private static func channelParts(_ p: ConvProblem, channels: Int, block: Int) -> [Range<Int>]? {
-        let parts = Swift.min(Engine.threads, (channels + block - 1) / block)
-        guard p.n == 1, parts > 1, p.cout * p.k * p.l >= singleImageSplitWork, WorkerPool.shared.workerIsPolling() else { return nil }
         let blocks = (channels + block - 1) / block
+        let parts = Swift.min(Engine.threads, blocks)
+        guard p.n == 1, parts > 1, p.cout * p.k * p.l >= singleImageSplitWork, WorkerPool.shared.workerIsPolling() else { return nil }
         return (0..<parts).compactMap { t in
-            let lo = Swift.min(channels, slice(t, of: parts, blocks).lowerBound * block)
-            let hi = Swift.min(channels, slice(t, of: parts, blocks).upperBound * block)
+            let b = slice(t, of: parts, blocks)
+            let lo = Swift.min(channels, b.lowerBound * block), hi = Swift.min(channels, b.upperBound * block)
             return lo < hi ? lo..<hi : nil
         }
     }

@@ -1,4 +1,3 @@
-import COutpostSIMD
 import Foundation
 import Synchronization
 

@@ -123,21 +123,21 @@ extension Kernels {
     /// `owner`'s cache or computed (split over output channels) and cached.
     private static func winogradWeights(_ owner: Buffer?, _ w: UnsafePointer<Float>, _ p: ConvProblem,
                                         _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
-        let key = WinogradKey.weights(p)
-        if let u = cachedTransform(owner, key) { return u }
-        let xs = winogradStride(p.cout * p.cin)
-        let u = Buffer(count: 16 * xs, dtype: .float32)
-        let up = u.pointer(Float.self)
-        split(p.cout, threads: threads) { r in outpost_wino_weight_f32(s, w, up, xs, r.lowerBound, r.upperBound) }
-        cacheTransform(owner, key, u, limit: winogradWeightCacheLimit)
-        return u
+        let stride = winogradStride(p.cout * p.cin)
+        return winogradTransform(owner, .weights(p), stride: stride, channels: p.cout, threads: threads,
+                                 limit: winogradWeightCacheLimit) { out, r in
+            outpost_wino_weight_f32(s, w, out, stride, r.lowerBound, r.upperBound)
+            return 1
+        }
     }
 
     /// V = Bᵀ d B of every tile of x (16 × [cin][tiles], `winogradStride(cin·tiles)` apart),
     /// from `owner`'s cache or computed (split over input channels) and cached when small.
     private static func winogradInputs(_ owner: Buffer?, _ x: UnsafePointer<Float>, _ p: ConvProblem,
                                        _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
-        tileTransform(owner, .inputs(p), channels: p.cin, s, threads: threads) { out, tiles, stride, r, rows in
+        let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw, stride = winogradStride(p.cin * tiles)
+        return winogradTransform(owner, .inputs(p), stride: stride, channels: p.cin, threads: threads,
+                                 limit: winogradInputCacheLimit) { out, r in
             outpost_wino_input_f32(s, x, out, tiles, stride, r.lowerBound, r.upperBound, 0, rows)
         }
     }
@@ -146,26 +146,25 @@ extension Kernels {
     /// apart), from `owner`'s cache or computed (split over output channels) and cached.
     private static func winogradCotangents(_ owner: Buffer?, _ gy: UnsafePointer<Float>, _ p: ConvProblem,
                                            _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
-        tileTransform(owner, .cotangents(p), channels: p.cout, s, threads: threads) { out, tiles, stride, r, rows in
+        let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw, stride = winogradStride(p.cout * tiles)
+        return winogradTransform(owner, .cotangents(p), stride: stride, channels: p.cout, threads: threads,
+                                 limit: winogradInputCacheLimit) { out, r in
             outpost_wino_output_adjoint_f32(s, gy, out, tiles, stride, r.lowerBound, r.upperBound, 0, rows)
         }
     }
 
-    /// A per-tile transform of `channels` channels (V of an input, P of a cotangent): from
-    /// `owner`'s cache, or computed by `transform(out, tiles, stride, channelRange, tileRows)`
-    /// split over channels, and cached when small.
-    private static func tileTransform(_ owner: Buffer?, _ key: WinogradKey, channels: Int, _ s: UnsafePointer<outpost_wino_shape>,
-                                      threads: Int,
-                                      _ transform: (UnsafeMutablePointer<Float>, Int, Int, Range<Int>, Int) -> Int32) -> Buffer {
+    /// A transform of 16 matrices `stride` floats apart: from `owner`'s cache, or computed by
+    /// `fill(out, channelRange)` split over `channels` (0 from `fill`: out of memory) and
+    /// cached when at most `limit` floats.
+    private static func winogradTransform(_ owner: Buffer?, _ key: WinogradKey, stride: Int, channels: Int, threads: Int, limit: Int,
+                                          _ fill: (UnsafeMutablePointer<Float>, Range<Int>) -> Int32) -> Buffer {
         if let cached = cachedTransform(owner, key) { return cached }
-        let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw
-        let stride = winogradStride(channels * tiles)
         let buffer = Buffer(count: 16 * stride, dtype: .float32)
         let out = buffer.pointer(Float.self)
         split(channels, threads: threads) { r in
-            precondition(transform(out, tiles, stride, r, rows) != 0, "conv2d: out of memory for Winograd scratch")
+            precondition(fill(out, r) != 0, "conv2d: out of memory for Winograd scratch")
         }
-        cacheTransform(owner, key, buffer, limit: winogradInputCacheLimit)
+        cacheTransform(owner, key, buffer, limit: limit)
         return buffer
     }
 

@@ -30,7 +30,6 @@ final class WorkerPool: @unchecked Sendable {
     private let jobChunks = Atomic<Int>(0)
     private let finished = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
-    private let sleepers = Atomic<Int>(0)
     private let sleep = NSCondition()
     private let started = Atomic<Int>(0)
     private let startLock = NSLock()
@@ -50,6 +49,9 @@ final class WorkerPool: @unchecked Sendable {
     // way, see docs/performance.md). So workers poll only while the kernel reports no
     // runnable threads besides the engine's own, sampled at most every 20 ms.
 
+    /// Workers asleep (or about to be) on `sleep`. Sequentially consistent where a new job
+    /// checks it after publishing, and a worker raises it before checking for jobs, so
+    /// that one of the two always sees the other.
     private let asleep = Atomic<Int>(0)
     private let loadSampledAt = Atomic<UInt64>(0)
     private let othersRunning = Atomic<Bool>(false)
@@ -88,12 +90,16 @@ final class WorkerPool: @unchecked Sendable {
         }
         if asleep.load(ordering: .relaxed) > 0 {
             nudges.add(1, ordering: .sequentiallyConsistent)
-            sleep.lock()
-            sleep.broadcast()
-            sleep.unlock()
+            wakeSleepers()
             return false
         }
         return true
+    }
+
+    private func wakeSleepers() {
+        sleep.lock()
+        sleep.broadcast()
+        sleep.unlock()
     }
 
     /// Tests only: small splits run whether or not a worker is polling (the pool's claims
@@ -129,11 +135,7 @@ final class WorkerPool: @unchecked Sendable {
             jobChunks.store(count, ordering: .relaxed)
             jobPointer.store(raw, ordering: .relaxed)
             claim.store(generation << 32, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                sleep.lock()
-                sleep.broadcast()
-                sleep.unlock()
-            }
+            if asleep.load(ordering: .sequentiallyConsistent) > 0 { wakeSleepers() }
             work(generation: generation, count: count, job: raw)
             // A worker preempted inside its chunk holds the caller here; yielding lets it run
             // when both share a core.
@@ -212,10 +214,8 @@ final class WorkerPool: @unchecked Sendable {
     private func sleepUntilWorkOrNudge(after seen: UInt64) -> UInt64? {
         sleep.lock()
         defer { sleep.unlock() }
-        asleep.add(1, ordering: .relaxed)
-        defer { asleep.subtract(1, ordering: .relaxed) }
-        sleepers.add(1, ordering: .sequentiallyConsistent)
-        defer { sleepers.subtract(1, ordering: .sequentiallyConsistent) }
+        asleep.add(1, ordering: .sequentiallyConsistent)
+        defer { asleep.subtract(1, ordering: .sequentiallyConsistent) }
         let nudged = nudges.load(ordering: .sequentiallyConsistent)
         while true {
             let generation = claim.load(ordering: .sequentiallyConsistent) >> 32
