@@ -85,4 +85,20 @@ final class InnerProductTests: XCTestCase {
         XCTAssertGreaterThan(exact, 1e-15)
         XCTAssertEqual(value, exact, accuracy: 1e-6 * exact)
     }
+    /// Away from a match, a float32 value comes from the Double-accumulated dot products
+    /// (one pass fewer); it must still equal the exact value of the rounded inputs, on both
+    /// sides of the floor where the exact pass takes over.
+    func testCosineDistanceFloat32AwayFromAMatch() {
+        let b = randn([5000], seed: 62)
+        for (noise, expected) in [(1.0, 0.05...1.0), (0.042, 1.5e-5...1e-3), (0.01, 1e-7...9e-6)] {
+            let a = b * 3 + randn([5000], seed: 63) * noise
+            let a32 = a.cast(to: .float32), b32 = b.cast(to: .float32)
+            let normSquared = b32.cast(to: .float64).sumOfSquares().item
+            let value = Tensor.cosineDistance([a32], [b32], targetNormSquared: normSquared).item
+            let exact = Tensor.cosineDistance([a32.cast(to: .float64)], [b32.cast(to: .float64)], targetNormSquared: normSquared).item
+            XCTAssertTrue(expected.contains(exact), "noise \(noise): 1 - cos = \(exact)")
+            // The loss is a float32 scalar: one rounding of the Double value apart at most.
+            XCTAssertEqual(value, exact, accuracy: 1.2e-7 * exact, "noise \(noise)")
+        }
+    }
 }

@@ -76,6 +76,9 @@ extension Tensor {
     /// - Parameters:
     ///   - targetNormSquared: Σ_l w_l ‖b_l‖².
     ///   - weights: w_l per layer (1 when nil); layers of weight 0 are skipped.
+    /// The smallest 1 − cos that a Float32 `cosineDistance` takes from its dot products.
+    static let cosineDistanceDotFormFloor = 1e-5
+
     public static func cosineDistance(_ a: [Tensor], _ b: [Tensor], targetNormSquared: Double, weights: [Double]? = nil) -> Tensor {
         precondition(a.count == b.count && !a.isEmpty, "cosineDistance: \(a.count) tensors against \(b.count)")
         precondition(weights.map { $0.count == a.count } ?? true, "cosineDistance: \(weights?.count ?? 0) weights for \(a.count) tensors")
@@ -87,19 +90,29 @@ extension Tensor {
         let layers = a.indices.filter { (weights?[$0] ?? 1) != 0 }
         let targetInverse = 1 / targetNormSquared.squareRoot()
         var sumSquares = Tensor(scalar: 0, dtype: dtype), products = Tensor(scalar: 0, dtype: dtype)
-        var exactSumSquares = 0.0
+        var exactSumSquares = 0.0, exactProducts = 0.0
         for l in layers {
             let w = weights?[l] ?? 1
             let (aa, ab) = Kernels.sumOfSquaresAndDot(a[l].buffer, b[l].buffer)
             exactSumSquares += w * aa
+            exactProducts += w * ab
             let s = a[l].sumOfSquares(value: aa), d = a[l].dot(b[l], value: ab)
             sumSquares = sumSquares + (w == 1 ? s : s * w)
             products = products + d * (w * targetInverse)
         }
         let inverse = 1 / exactSumSquares.squareRoot()
-        var value = 0.0
-        for l in layers {
-            value += (weights?[l] ?? 1) * Kernels.scaledSquaredDistance(a[l].buffer, inverse, b[l].buffer, targetInverse)
+        // The dot products are accumulated in Double, so 1 − D/√S from them is exact to
+        // about 1e-14 absolute. Where that is below a Float32 loss's resolution relative to
+        // the value (1 − cos ≥ 1e-5: relative error under 1e-9) the second pass over both
+        // vectors, a third of this loss's memory traffic, is skipped; near a perfect match,
+        // and always in Float64, the sum of squared differences keeps the precision.
+        let fromDots = 1 - exactProducts * inverse * targetInverse
+        var value = 2 * fromDots
+        if dtype != .float32 || fromDots < Self.cosineDistanceDotFormFloor {
+            value = 0
+            for l in layers {
+                value += (weights?[l] ?? 1) * Kernels.scaledSquaredDistance(a[l].buffer, inverse, b[l].buffer, targetInverse)
+            }
         }
         let inputs = layers.map { a[$0] }, targets = layers.map { b[$0] }, layerWeights = layers.map { weights?[$0] ?? 1 }
         return record("cosine_distance", Tensor(scalar: value / 2, dtype: dtype), inputs) { g, _, need in
