@@ -97,6 +97,16 @@ void outpost_wino_weight_f32(const outpost_wino_shape *s, const float *w, float 
 /// The adjoint of the weight transform: output channels o0..<o1 of dw (written) from du (16 × [cout][cin], xs apart).
 void outpost_wino_weight_adjoint_f32(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1);
 
+/// C = op(A)·B (accumulate = 0) or C += op(A)·B (accumulate = 1) for products with few
+/// columns, reading A in place instead of packing it (skinny_gemm.c). Row-major: C is m×n
+/// (row stride ldc), B is k×n (row stride ldb), A is m×k, or k×m when transa (op(A) = Aᵀ),
+/// with row stride lda. Returns 0, touching nothing, where the CPU lacks AVX-512 (the
+/// caller then uses BLAS), else 1.
+int outpost_skinny_sgemm(int transa, long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c,
+                         long ldc, int accumulate);
+/// Whether `outpost_skinny_sgemm` runs on this CPU.
+int outpost_skinny_sgemm_available(void);
+
 /// Which code path the functions above take: "avx2" or "scalar".
 const char *outpost_simd_path(void);
 

@@ -6,6 +6,7 @@ import COpenBLAS
 #if canImport(Glibc)
 import Glibc
 #endif
+import COutpostSIMD
 import Foundation
 
 /// Matrix products: BLAS (OpenBLAS on Linux, Accelerate on Apple platforms) and a
@@ -91,6 +92,12 @@ enum BLAS {
                           b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
+        if T.self == Float.self && !transB && alpha == 1 && (beta == 0 || beta == 1) && usesSkinnyKernel(m: m, n: n, k: k),
+           outpost_skinny_sgemm(transA ? 1 : 0, m, n, k, UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda,
+                                UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb,
+                                UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc, beta == 0 ? 0 : 1) != 0 {
+            return
+        }
         _ = configured
         var beta = beta
         if beta == 0 && ldc == n {
@@ -114,6 +121,22 @@ enum BLAS {
                         UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(ldc))
         }
     }
+
+    /// Whether a Float product op(A)·B goes to the kernel for few columns
+    /// (COutpostSIMD/skinny_gemm.c) instead of BLAS: 16 to 64 columns and at least 8 rows.
+    /// BLAS copies all of A into its own layout on every call, which at these widths costs
+    /// about as much as the arithmetic (a batch-1 convolution on a 4×4 or 8×8 image, the
+    /// Winograd products of a 16×16 one); the kernel reads A in place. Measured against
+    /// OpenBLAS 0.3.21's SkylakeX kernels over m 8…1024, k 16…1152, both layouts of A: the
+    /// kernel is faster from 16 to 64 columns (1.1–2× with A in cache; more where BLAS's copy
+    /// of A misses the cache), slower below 16 (one masked vector per row wastes most of
+    /// its lanes) and from about 128 columns with long reductions.
+    @inline(__always)
+    static func usesSkinnyKernel(m: Int, n: Int, k: Int) -> Bool {
+        n >= 16 && n <= 64 && m >= 8 && skinnyKernelAvailable && Engine.useSkinnyGEMM
+    }
+
+    static let skinnyKernelAvailable = outpost_skinny_sgemm_available() != 0
 
     /// Multiply-adds below which a product runs on the calling thread: a thread hand-off
     /// costs more than it saves.

@@ -29,6 +29,18 @@ public enum Engine {
         set { ThreadState.current.referenceGEMM = newValue }
     }
 
+    private static let _skinnyGEMM = Atomic<Bool>(true)
+
+    /// Whether Float matrix products with 16 to 64 columns run on the engine's own kernel,
+    /// which reads the left matrix in place, instead of BLAS (default true; see
+    /// `BLAS.usesSkinnyKernel`). Process-wide, as products are split across worker threads.
+    /// Off: the BLAS baseline of the measurements and the reference of the tests, never a
+    /// speed option.
+    public static var useSkinnyGEMM: Bool {
+        get { _skinnyGEMM.load(ordering: .relaxed) }
+        set { _skinnyGEMM.store(newValue, ordering: .relaxed) }
+    }
+
     /// When true (on this thread), every convolution takes the im2col + BLAS path, also
     /// those the direct few-channel kernels would run: a cross-check of the direct kernels,
     /// never a speed option.

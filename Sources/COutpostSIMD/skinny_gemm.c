@@ -1,0 +1,190 @@
+// Products with few columns (n ≤ 64 per panel): C = A·B with A read in place.
+//
+// A batch-1 convolution on a small image multiplies a large weight matrix (up to 512×4608)
+// by a column matrix of only 16 or 64 columns. BLAS copies ("packs") all of A into its
+// own layout on every call, and at these shapes the copy costs about as much as the
+// arithmetic. Here each block of R rows of C (R·⌈n/16⌉ zmm accumulators) runs through the
+// whole reduction at once: per step p it loads row p of B (⌈n/16⌉ vectors) and
+// broadcasts R elements of A straight from memory, so A is read exactly once, in place,
+// and B (k×n, at most a few hundred KB) stays in L2.
+//
+// A is row-major m×k, or k×m when transposed (op(A) = Aᵀ), which is how a convolution's
+// input gradient reads its weight (Wᵀ·dY) without a transposed copy. In the transposed
+// layout the R elements of one step are adjacent and successive steps lda apart, a stride
+// the hardware prefetchers do not follow, so the kernel prefetches A a few steps ahead
+// itself (see SKINNY_TCOLS).
+//
+// Blocks of one vector per row split the reduction into even and odd steps (two sets of
+// accumulators, added at the end), and the transposed layout adds its passes' partial sums
+// to C, so results differ from BLAS only by the order of the additions.
+
+#include "include/outpost_simd.h"
+#include "cpu_features.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define SKINNY_X86 1
+#include <immintrin.h>
+#define SK_AVX512 __attribute__((target("avx512f,avx512dq")))
+#define SK_INLINE static inline __attribute__((always_inline))
+#endif
+
+#ifdef SKINNY_X86
+
+/// The transposed layout runs over stripes of SKINNY_TCOLS columns of A (rows of C) in
+/// passes of SKINNY_PREFETCH steps: each step reads 512 contiguous bytes of a row of A
+/// instead of one cache line per row and page, and prefetches the same tile's line of the
+/// next pass. C's stripe (at most 128×64 floats) stays in L1 between passes.
+#define SKINNY_PREFETCH 32
+#define SKINNY_TCOLS 128
+
+/// Rows 0..<R and vectors 0..<NV of C (the last vector masked by `last`) from steps 0..<k:
+/// A's element (i, p) at a[i·lda + p], or at a[p·lda + i] when T (transposed).
+SK_INLINE SK_AVX512 void skinny_block(const int T, const int R, const int NV, long k, const float *a, long lda,
+                                      const float *b, long ldb, float *c, long ldc, __mmask16 last, int accumulate) {
+    __m512 s[16][4];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < 4; v++) s[r][v] = _mm512_setzero_ps();
+    const float *bp = b;
+    if (!T) {
+        // One pointer per row of A, all indexed by p (the compiler would otherwise derive
+        // each row's address from the previous one's, a serial chain of additions per step).
+        const float *ar[16];
+        for (int r = 0; r < R; r++) {
+            ar[r] = a + r * lda;
+            __asm__("" : "+r"(ar[r]));
+        }
+        long p = 0;
+        if (NV == 1) {
+            // One vector per row: R accumulators are too few to cover the latency of the
+            // fused multiply-adds, so even and odd steps go to two sets, added at the end.
+            for (; p + 2 <= k; p += 2, bp += 2 * ldb) {
+                __m512 b0 = _mm512_maskz_loadu_ps(last, bp), b1 = _mm512_maskz_loadu_ps(last, bp + ldb);
+                for (int r = 0; r < R; r++) {
+                    s[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][p]), b0, s[r][0]);
+                    s[r][1] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][p + 1]), b1, s[r][1]);
+                }
+            }
+            for (int r = 0; r < R; r++) {
+                s[r][0] = _mm512_add_ps(s[r][0], s[r][1]);
+                s[r][1] = _mm512_setzero_ps();
+            }
+        }
+        for (; p < k; p++, bp += ldb) {
+            __m512 bv[4];
+            for (int v = 0; v < NV; v++)
+                bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+            for (int r = 0; r < R; r++) {
+                __m512 av = _mm512_set1_ps(ar[r][p]);
+                for (int v = 0; v < NV; v++) s[r][v] = _mm512_fmadd_ps(av, bv[v], s[r][v]);
+            }
+        }
+    } else {
+        const float *ap = a;
+        for (long p = 0; p < k; p++, ap += lda, bp += ldb) {
+            _mm_prefetch((const char *)(ap + SKINNY_PREFETCH * lda), _MM_HINT_T0);
+            if (R > 1) _mm_prefetch((const char *)(ap + SKINNY_PREFETCH * lda + R - 1), _MM_HINT_T0);
+            __m512 bv[4];
+            for (int v = 0; v < NV; v++)
+                bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+            for (int r = 0; r < R; r++) {
+                __m512 av = _mm512_set1_ps(ap[r]);
+                for (int v = 0; v < NV; v++) s[r][v] = _mm512_fmadd_ps(av, bv[v], s[r][v]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *cr = c + r * ldc;
+        for (int v = 0; v < NV; v++) {
+            __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            __m512 x = s[r][v];
+            if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, cr + 16 * v));
+            _mm512_mask_storeu_ps(cr + 16 * v, m, x);
+        }
+    }
+}
+
+/// All m rows of one panel of NV vectors: blocks of RMAX rows, the rest in blocks of
+/// halving size.
+#define SKINNY_PANEL(T, NV, RMAX)                                                                                  \
+    SK_AVX512 static void skinny_panel_##T##_##NV(long m, long k, const float *a, long lda, const float *b, long ldb, \
+                                                  float *c, long ldc, __mmask16 last, int acc) {                   \
+        long rs = T ? 1 : lda, i = 0;                                                                              \
+        for (; i + RMAX <= m; i += RMAX)                                                                           \
+            skinny_block(T, RMAX, NV, k, a + i * rs, lda, b, ldb, c + i * ldc, ldc, last, acc);                    \
+        if (RMAX > 8 && i + 8 <= m) {                                                                              \
+            skinny_block(T, 8, NV, k, a + i * rs, lda, b, ldb, c + i * ldc, ldc, last, acc);                       \
+            i += 8;                                                                                                \
+        }                                                                                                          \
+        if (RMAX > 4 && i + 4 <= m) {                                                                              \
+            skinny_block(T, 4, NV, k, a + i * rs, lda, b, ldb, c + i * ldc, ldc, last, acc);                       \
+            i += 4;                                                                                                \
+        }                                                                                                          \
+        if (RMAX > 2 && i + 2 <= m) {                                                                              \
+            skinny_block(T, 2, NV, k, a + i * rs, lda, b, ldb, c + i * ldc, ldc, last, acc);                       \
+            i += 2;                                                                                                \
+        }                                                                                                          \
+        if (i < m) skinny_block(T, 1, NV, k, a + i * rs, lda, b, ldb, c + i * ldc, ldc, last, acc);                \
+    }
+
+// Row-major A: R row pointers live in general registers, so at most 8 rows per block.
+SKINNY_PANEL(0, 1, 8)
+SKINNY_PANEL(0, 2, 8)
+SKINNY_PANEL(0, 3, 8)
+SKINNY_PANEL(0, 4, 4)
+// Transposed A: one pointer, R adjacent elements per step.
+SKINNY_PANEL(1, 1, 16)
+SKINNY_PANEL(1, 2, 8)
+SKINNY_PANEL(1, 3, 8)
+SKINNY_PANEL(1, 4, 4)
+
+typedef void (*skinny_panel_fn)(long, long, const float *, long, const float *, long, float *, long, __mmask16, int);
+
+SK_AVX512 static void skinny_sgemm_avx512(int transposed, long m, long n, long k, const float *a, long lda, const float *b,
+                                          long ldb, float *c, long ldc, int accumulate) {
+    static const skinny_panel_fn panels[2][4] = {
+        {skinny_panel_0_1, skinny_panel_0_2, skinny_panel_0_3, skinny_panel_0_4},
+        {skinny_panel_1_1, skinny_panel_1_2, skinny_panel_1_3, skinny_panel_1_4},
+    };
+    for (long c0 = 0; c0 < n; c0 += 64) {
+        long w = n - c0 < 64 ? n - c0 : 64;
+        int nv = (int)((w + 15) / 16);
+        int tail = (int)(w - 16 * (nv - 1));
+        __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
+        skinny_panel_fn panel = panels[transposed ? 1 : 0][nv - 1];
+        if (transposed) {
+            for (long i0 = 0; i0 < m; i0 += SKINNY_TCOLS) {
+                long mm = m - i0 < SKINNY_TCOLS ? m - i0 : SKINNY_TCOLS;
+                for (long p0 = 0; p0 < k || p0 == 0; p0 += SKINNY_PREFETCH) {
+                    long kk = k - p0 < SKINNY_PREFETCH ? k - p0 : SKINNY_PREFETCH;
+                    panel(mm, kk, a + p0 * lda + i0, lda, b + p0 * ldb + c0, ldb, c + i0 * ldc + c0, ldc, last,
+                          accumulate || p0 > 0);
+                }
+            }
+            continue;
+        }
+        panel(m, k, a, lda, b + c0, ldb, c + c0, ldc, last, accumulate);
+    }
+}
+
+#endif
+
+int outpost_skinny_sgemm_available(void) {
+#ifdef SKINNY_X86
+    return outpost_cpu_has_avx512();
+#else
+    return 0;
+#endif
+}
+
+int outpost_skinny_sgemm(int transa, long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c,
+                         long ldc, int accumulate) {
+#ifdef SKINNY_X86
+    if (!outpost_cpu_has_avx512()) return 0;
+    if (m <= 0 || n <= 0) return 1;
+    skinny_sgemm_avx512(transa != 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return 1;
+#else
+    (void)transa; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)accumulate;
+    return 0;
+#endif
+}
