@@ -92,12 +92,63 @@ AVX512 static void dots_against_f64_avx512(const double *v, const double *a, con
     *va = s;
     if (b) *vb = t;
 }
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static void dots_against_f32_avx2(const float *v, const double *a, const double *b, long n, double *va, double *vb) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 x = _mm256_loadu_ps(v + j);
+        __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(x)), x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+        s0 = _mm256_fmadd_pd(x0, _mm256_loadu_pd(a + j), s0);
+        s1 = _mm256_fmadd_pd(x1, _mm256_loadu_pd(a + j + 4), s1);
+        if (b) {
+            t0 = _mm256_fmadd_pd(x0, _mm256_loadu_pd(b + j), t0);
+            t1 = _mm256_fmadd_pd(x1, _mm256_loadu_pd(b + j + 4), t1);
+        }
+    }
+    double sl[4], tl[4];
+    _mm256_storeu_pd(sl, _mm256_add_pd(s0, s1));
+    _mm256_storeu_pd(tl, _mm256_add_pd(t0, t1));
+    double s = (sl[0] + sl[1]) + (sl[2] + sl[3]), t = (tl[0] + tl[1]) + (tl[2] + tl[3]);
+    for (; j < n; j++) {
+        s += (double)v[j] * a[j];
+        if (b) t += (double)v[j] * b[j];
+    }
+    *va = s;
+    if (b) *vb = t;
+}
+
+AVX2 static void dots_against_f64_avx2(const double *v, const double *a, const double *b, long n, double *va, double *vb) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256d x0 = _mm256_loadu_pd(v + j), x1 = _mm256_loadu_pd(v + j + 4);
+        s0 = _mm256_fmadd_pd(x0, _mm256_loadu_pd(a + j), s0);
+        s1 = _mm256_fmadd_pd(x1, _mm256_loadu_pd(a + j + 4), s1);
+        if (b) {
+            t0 = _mm256_fmadd_pd(x0, _mm256_loadu_pd(b + j), t0);
+            t1 = _mm256_fmadd_pd(x1, _mm256_loadu_pd(b + j + 4), t1);
+        }
+    }
+    double sl[4], tl[4];
+    _mm256_storeu_pd(sl, _mm256_add_pd(s0, s1));
+    _mm256_storeu_pd(tl, _mm256_add_pd(t0, t1));
+    double s = (sl[0] + sl[1]) + (sl[2] + sl[3]), t = (tl[0] + tl[1]) + (tl[2] + tl[3]);
+    for (; j < n; j++) {
+        s += v[j] * a[j];
+        if (b) t += v[j] * b[j];
+    }
+    *va = s;
+    if (b) *vb = t;
+}
 #define OUTPOST_X86 1
 #endif
 
 void outpost_dots_against_f32(const float *v, const double *a, const double *b, long n, double *va, double *vb) {
 #ifdef OUTPOST_X86
     if (outpost_cpu_has_avx512()) { dots_against_f32_avx512(v, a, b, n, va, vb); return; }
+    if (outpost_cpu_has_avx2_fma()) { dots_against_f32_avx2(v, a, b, n, va, vb); return; }
 #endif
     dots_against_f32_scalar(v, a, b, n, va, vb);
 }
@@ -105,6 +156,7 @@ void outpost_dots_against_f32(const float *v, const double *a, const double *b, 
 void outpost_dots_against_f64(const double *v, const double *a, const double *b, long n, double *va, double *vb) {
 #ifdef OUTPOST_X86
     if (outpost_cpu_has_avx512()) { dots_against_f64_avx512(v, a, b, n, va, vb); return; }
+    if (outpost_cpu_has_avx2_fma()) { dots_against_f64_avx2(v, a, b, n, va, vb); return; }
 #endif
     dots_against_f64_scalar(v, a, b, n, va, vb);
 }
