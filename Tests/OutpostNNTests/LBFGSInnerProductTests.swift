@@ -69,6 +69,16 @@ final class LBFGSInnerProductTests: XCTestCase {
         XCTAssertGreaterThan(worst, 0, "the two forms round differently; identical results suggest the old path ran")
     }
 
+    func testEmptyHistoryGivesTheScaledNegativeGradient() {
+        // Every pair so far rejected: PyTorch's d = −g · H_diag.
+        var products = HistoryProducts()
+        let g: [Double] = [1, -2, 0.5]
+        XCTAssertEqual(products.direction(gradient: g, steps: [], dirs: [], ro: [], hDiag: 0.5, dropped: false, added: false, capacity: 4),
+                       [-0.5, 1, -0.25])
+        var floats = HistoryProducts()
+        XCTAssertEqual(floats.direction(gradient: [Float](), steps: [], dirs: [], ro: [], hDiag: 1, dropped: false, added: false, capacity: 4), [])
+    }
+
     func testMatchesTwoLoopWhileTheHistoryFillsAndWraps() {
         checkSequence(n: 37, capacity: 5, iterations: 20, seed: 1)
         checkSequence(n: 64, capacity: 1, iterations: 6, seed: 2)

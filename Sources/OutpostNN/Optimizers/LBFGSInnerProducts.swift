@@ -140,25 +140,23 @@ struct HistoryProducts: Sendable {
         // First pass: s_i·g, y_i·g and, for a new pair, s_i·y_new and y_i·y_new, per half,
         // at partial[half·4m + k·m + i] for k = 0 (s·g), 1 (y·g), 2 (s·y_new), 3 (y·y_new).
         var partial = [Double](repeating: 0, count: 8 * m)
-        partial.withUnsafeMutableBufferPointer { pp in
+        if m > 0 { partial.withUnsafeMutableBufferPointer { pp in
             let results = pp.baseAddress!
             Self.forEachHalf(n) { half, r in
                 if r.isEmpty { return }
                 let out = results + half * 4 * m
-                var gd = [Double](repeating: 0, count: r.count), yd = [Double](repeating: 0, count: fresh ? r.count : 0)
-                gd.withUnsafeMutableBufferPointer { gp in
-                    Self.toDouble(g, r, gp.baseAddress!)
-                    yd.withUnsafeMutableBufferPointer { yp in
-                        if fresh { Self.toDouble(newest, r, yp.baseAddress!) }
-                        let a = UnsafePointer(gp.baseAddress!), b = fresh ? UnsafePointer(yp.baseAddress!) : nil
-                        for i in 0..<m {
-                            (out[i], out[2 * m + i]) = Self.dots(steps[i], r, a, b)
-                            (out[m + i], out[3 * m + i]) = Self.dots(dirs[i], r, a, b)
-                        }
-                    }
+                // The gradient and the new y in Double (uninitialized: every element is written).
+                let converted = UnsafeMutablePointer<Double>.allocate(capacity: 2 * r.count)
+                defer { converted.deallocate() }
+                Self.toDouble(g, r, converted)
+                if fresh { Self.toDouble(newest, r, converted + r.count) }
+                let a = UnsafePointer(converted), b = fresh ? UnsafePointer(converted + r.count) : nil
+                for i in 0..<m {
+                    (out[i], out[2 * m + i]) = Self.dots(steps[i], r, a, b)
+                    (out[m + i], out[3 * m + i]) = Self.dots(dirs[i], r, a, b)
                 }
             }
-        }
+        } }
         var sums = [Double](repeating: 0, count: 4 * m)
         for k in 0..<(4 * m) { sums[k] = partial[k] + partial[4 * m + k] }
         if fresh {
@@ -175,7 +173,7 @@ struct HistoryProducts: Sendable {
         let gamma = hDiag
         var alpha = [Double](repeating: 0, count: m), beta = [Double](repeating: 0, count: m)
         let c = self.capacity
-        sy.withUnsafeBufferPointer { syp in
+        if m > 0 { sy.withUnsafeBufferPointer { syp in
             yy.withUnsafeBufferPointer { yyp in
                 alpha.withUnsafeMutableBufferPointer { al in
                     let sRows = syp.baseAddress!, yRows = yyp.baseAddress!, a = al.baseAddress!
@@ -195,11 +193,12 @@ struct HistoryProducts: Sendable {
                     }
                 }
             }
-        }
+        } }
 
         // Second pass: d = −γ g − γ Σ α_j y_j + Σ (α_j − β_j) s_j, per half.
-        var d = [T](repeating: 0, count: n)
-        d.withUnsafeMutableBufferPointer { dp in
+        if n == 0 { return [] }
+        // Uninitialized: the halves write every element before adding to it.
+        return [T](unsafeUninitializedCapacity: n) { dp, initialized in
             let out = dp.baseAddress!
             Self.forEachHalf(n) { _, r in
                 if r.isEmpty { return }
@@ -210,8 +209,8 @@ struct HistoryProducts: Sendable {
                     Self.axpy(alpha[j] - beta[j], steps[j], r, out)
                 }
             }
+            initialized = n
         }
-        return d
     }
 
     @inline(__always)
