@@ -38,6 +38,12 @@ struct HistoryProducts: Sendable {
         return [0..<h, h..<n]
     }
 
+    /// `r` in blocks of 1024 elements: the first pass's unit, so that the gradient and the
+    /// new y in Double (16 KB a block) stay in L1 while the history streams past them.
+    static func blocks(_ r: Range<Int>) -> [Range<Int>] {
+        stride(from: r.lowerBound, to: r.upperBound, by: 1024).map { $0..<Swift.min($0 + 1024, r.upperBound) }
+    }
+
     /// Vectors this long or longer run their two halves on two threads (when a worker is
     /// polling); shorter ones run both halves on the caller.
     static let parallelLength = 2048
@@ -92,9 +98,14 @@ struct HistoryProducts: Sendable {
                 for i in 0...j {
                     var sij = 0.0, yij = 0.0
                     for r in parts where !r.isEmpty {
-                        let pointer = UnsafePointer(yj.baseAddress! + r.lowerBound)
-                        if i < j { sij += Self.dots(steps[i], r, pointer, nil).0 }
-                        yij += Self.dots(dirs[i], r, pointer, nil).0
+                        var sHalf = 0.0, yHalf = 0.0
+                        for block in Self.blocks(r) {
+                            let pointer = UnsafePointer(yj.baseAddress! + block.lowerBound)
+                            if i < j { sHalf += Self.dots(steps[i], block, pointer, nil).0 }
+                            yHalf += Self.dots(dirs[i], block, pointer, nil).0
+                        }
+                        sij += sHalf
+                        yij += yHalf
                     }
                     if i < j { sy[i * self.capacity + j] = sij }
                     yy[i * self.capacity + j] = yij
@@ -150,10 +161,17 @@ struct HistoryProducts: Sendable {
                 defer { converted.deallocate() }
                 Self.toDouble(g, r, converted)
                 if fresh { Self.toDouble(newest, r, converted + r.count) }
-                let a = UnsafePointer(converted), b = fresh ? UnsafePointer(converted + r.count) : nil
-                for i in 0..<m {
-                    (out[i], out[2 * m + i]) = Self.dots(steps[i], r, a, b)
-                    (out[m + i], out[3 * m + i]) = Self.dots(dirs[i], r, a, b)
+                // Block by block, so that the two Double vectors stay in L1 while every pair's
+                // block streams past them (out starts at zero).
+                for block in Self.blocks(r) {
+                    let offset = block.lowerBound - r.lowerBound
+                    let a = UnsafePointer(converted + offset), b = fresh ? UnsafePointer(converted + r.count + offset) : nil
+                    for i in 0..<m {
+                        let (sg, syn) = Self.dots(steps[i], block, a, b)
+                        let (yg, yyn) = Self.dots(dirs[i], block, a, b)
+                        out[i] += sg; out[2 * m + i] += syn
+                        out[m + i] += yg; out[3 * m + i] += yyn
+                    }
                 }
             }
         } }
@@ -204,9 +222,11 @@ struct HistoryProducts: Sendable {
                 if r.isEmpty { return }
                 let scale = T(-gamma)
                 g.withUnsafeBufferPointer { gp in for j in r { out[j] = gp[j] * scale } }
-                for j in 0..<m {
-                    Self.axpy(-gamma * alpha[j], dirs[j], r, out)
+                // Newest first: the first pass ended on the newest pairs, which are the ones
+                // still in cache when the history is larger than it.
+                for j in stride(from: m - 1, through: 0, by: -1) {
                     Self.axpy(alpha[j] - beta[j], steps[j], r, out)
+                    Self.axpy(-gamma * alpha[j], dirs[j], r, out)
                 }
             }
             initialized = n
