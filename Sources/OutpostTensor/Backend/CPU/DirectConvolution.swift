@@ -1,4 +1,5 @@
 import COutpostSIMD
+import Synchronization
 
 // Direct convolution kernels (COutpostSIMD/conv_direct.c) for few channels.
 //
@@ -13,6 +14,34 @@ import COutpostSIMD
 // most shapes, at cout = 12 faster in most. Wide layers (ResNet-18 and ConvNet in W2 and W5,
 // 64 channels and more, including their first 3 -> 64 convolutions) keep the im2col path.
 
+extension Engine {
+    /// Which Float kernels the direct few-channel convolutions run.
+    enum DirectConvolutionKernels: Int, CaseIterable {
+        /// The widest the CPU has (AVX-512, else AVX2 + FMA, else the portable loops): the
+        /// default.
+        case widest = 0
+        /// At most AVX2 + FMA.
+        case avx2 = 8
+        /// The portable loops.
+        case portable = 1
+    }
+
+    private static let _directConvolutionKernels = Atomic<Int>(DirectConvolutionKernels.widest.rawValue)
+
+    /// Which Float kernels the direct convolutions run (for all threads; read when a
+    /// convolution starts). Anything but `.widest` is a cross-check of the narrower kernels
+    /// on a CPU that has wider ones, never a speed option.
+    static var directConvolutionKernels: DirectConvolutionKernels {
+        get { DirectConvolutionKernels(rawValue: _directConvolutionKernels.load(ordering: .relaxed)) ?? .widest }
+        set { _directConvolutionKernels.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    /// The Float kernels `kernels` selects on this CPU: "avx512", "avx2" or "portable".
+    static func directConvolutionKernelName(_ kernels: DirectConvolutionKernels) -> String {
+        String(cString: outpost_conv2d_direct_kernels(kernels.rawValue))
+    }
+}
+
 extension Kernels {
     static func usesDirectConvolution(_ p: ConvProblem) -> Bool {
         p.groups == 1 && p.cin <= 16 && p.cout <= 16 && !Engine.useIm2colConvolution
@@ -22,7 +51,7 @@ extension Kernels {
         let g = p.geometry
         return outpost_conv_shape(n: p.n, cin: p.cin, h: p.h, w: p.w, cout: p.cout, kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow,
                                   sh: g.stride.0, sw: g.stride.1, ph: g.padding.0, pw: g.padding.1,
-                                  dh: g.dilation.0, dw: g.dilation.1)
+                                  dh: g.dilation.0, dw: g.dilation.1, max_lanes: Engine.directConvolutionKernels.rawValue)
     }
 
     /// Threads for a direct convolution: whole images per thread, so a batch of one runs on one.
