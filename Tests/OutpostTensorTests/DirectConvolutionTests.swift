@@ -10,22 +10,22 @@ final class DirectConvolutionTests: XCTestCase {
         let geo: Conv2dGeometry
     }
 
-    /// The Float kernel sets this CPU has, each tested: the widest (AVX-512 on a CPU with
-    /// it), AVX2 where the widest is wider, and the portable loops where those are SIMD.
+    /// The Float kernel sets this CPU has, each tested whatever the size of the work: AVX-512
+    /// on a CPU with it, AVX2 on one with it, and the portable loops.
     private static let kernelSets: [Engine.DirectConvolutionKernels] = {
         var seen = Set<String>()
-        return Engine.DirectConvolutionKernels.allCases.filter { seen.insert(Engine.directConvolutionKernelName($0)).inserted }
+        return [.avx512, .avx2, .portable].filter { seen.insert(Engine.directConvolutionKernelName($0)).inserted }
     }()
 
     /// Forward, input gradient and weight gradient of one case, on the path chosen by
     /// `im2col`, the direct path with the Float kernels `kernels`.
     private func run(_ c: Case, dtype: DType, im2col: Bool, seed: UInt64,
-                     kernels: Engine.DirectConvolutionKernels = .widest) -> [[Double]] {
+                     kernels: Engine.DirectConvolutionKernels = .automatic) -> [[Double]] {
         Engine.useIm2colConvolution = im2col
         Engine.directConvolutionKernels = kernels
         defer {
             Engine.useIm2colConvolution = false
-            Engine.directConvolutionKernels = .widest
+            Engine.directConvolutionKernels = .automatic
         }
         var rng = RandomGenerator(seed: seed)
         let x = Tensor.normal([c.n, c.cin, c.h, c.w], dtype: dtype, using: &rng).requiringGrad()
@@ -41,7 +41,7 @@ final class DirectConvolutionTests: XCTestCase {
         for dtype in [DType.float32, .float64] {
             let reference = run(c, dtype: dtype, im2col: true, seed: 3)
             let tol = dtype == .float32 ? 1e-4 : 1e-11
-            for kernels in dtype == .float32 ? Self.kernelSets : [.widest] {
+            for kernels in dtype == .float32 ? Self.kernelSets : [.automatic] {
                 let direct = run(c, dtype: dtype, im2col: false, seed: 3, kernels: kernels)
                 for (i, part) in ["forward", "input gradient", "weight gradient"].enumerated() {
                     assertClose(direct[i], reference[i], rtol: tol, atol: tol,
@@ -54,13 +54,32 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     func testKernelSetsMatchTheCPU() {
-        // The widest set is what the CPU has, so that on an AVX-512 machine the comparisons
-        // above run the AVX-512 kernels and AVX2 ones both.
-        let widest = Engine.directConvolutionKernelName(.widest), cpu = String(cString: outpost_simd_path())
-        XCTAssertEqual(widest, cpu == "scalar" ? "portable" : cpu)
+        // The sets are what the CPU has, so that on an AVX-512 machine the comparisons above
+        // run the AVX-512 and the AVX2 kernels both.
+        let cpu = String(cString: outpost_simd_path())
+        XCTAssertEqual(Engine.directConvolutionKernelName(.avx512), cpu == "scalar" ? "portable" : cpu)
+        XCTAssertEqual(Engine.directConvolutionKernelName(.automatic), Engine.directConvolutionKernelName(.avx512))
+        XCTAssertEqual(Engine.directConvolutionKernelName(.avx2), cpu == "scalar" ? "portable" : "avx2")
         XCTAssertEqual(Engine.directConvolutionKernelName(.portable), "portable")
-        XCTAssertEqual(Engine.directConvolutionKernelName(.avx2), widest == "portable" ? "portable" : "avx2")
-        XCTAssertEqual(Self.kernelSets.count, Set(Self.kernelSets.map(Engine.directConvolutionKernelName)).count)
+        XCTAssertEqual(Self.kernelSets.count, cpu == "avx512" ? 3 : cpu == "avx2" ? 2 : 1)
+    }
+
+    func testAutomaticKernelsFollowTheWork() throws {
+        // By default AVX-512 runs only calls with enough work (a batch), AVX2 the rest; the
+        // two differ in the weight gradient's summation order, so the results tell which ran.
+        try XCTSkipUnless(Engine.directConvolutionKernelName(.avx512) == "avx512", "no AVX-512")
+        let saved = Engine.threads
+        Engine.threads = 1
+        defer { Engine.threads = saved }
+        let geo = Conv2dGeometry(stride: (1, 1), padding: (2, 2))
+        let batch = Case(n: 16, cin: 12, h: 7, w: 7, cout: 12, kh: 5, kw: 5, geo: geo)
+        let single = Case(n: 1, cin: 12, h: 8, w: 8, cout: 12, kh: 5, kw: 5, geo: geo)
+        for (c, expected, other) in [(batch, Engine.DirectConvolutionKernels.avx512, Engine.DirectConvolutionKernels.avx2),
+                                     (single, .avx2, .avx512)] {
+            let auto = run(c, dtype: .float32, im2col: false, seed: 7)
+            XCTAssertEqual(auto, run(c, dtype: .float32, im2col: false, seed: 7, kernels: expected), "n\(c.n)")
+            XCTAssertNotEqual(auto[2], run(c, dtype: .float32, im2col: false, seed: 7, kernels: other)[2], "n\(c.n)")
+        }
     }
 
     func testGeometriesAgainstIm2col() {

@@ -17,26 +17,28 @@ import Synchronization
 extension Engine {
     /// Which Float kernels the direct few-channel convolutions run.
     enum DirectConvolutionKernels: Int, CaseIterable {
-        /// The widest the CPU has (AVX-512, else AVX2 + FMA, else the portable loops): the
-        /// default.
-        case widest = 0
+        /// AVX-512 for calls with enough work (batches), AVX2 + FMA for the rest, the
+        /// portable loops without AVX2 (the default; see conv_direct.c's float_lanes).
+        case automatic = 0
+        /// AVX-512 whatever the work (AVX2 or portable on a CPU without it).
+        case avx512 = 16
         /// At most AVX2 + FMA.
         case avx2 = 8
         /// The portable loops.
         case portable = 1
     }
 
-    private static let _directConvolutionKernels = Atomic<Int>(DirectConvolutionKernels.widest.rawValue)
+    private static let _directConvolutionKernels = Atomic<Int>(DirectConvolutionKernels.automatic.rawValue)
 
     /// Which Float kernels the direct convolutions run (for all threads; read when a
-    /// convolution starts). Anything but `.widest` is a cross-check of the narrower kernels
-    /// on a CPU that has wider ones, never a speed option.
+    /// convolution starts). Anything but `.automatic` is a cross-check of one kernel set on
+    /// a CPU that has several, never a speed option.
     static var directConvolutionKernels: DirectConvolutionKernels {
-        get { DirectConvolutionKernels(rawValue: _directConvolutionKernels.load(ordering: .relaxed)) ?? .widest }
+        get { DirectConvolutionKernels(rawValue: _directConvolutionKernels.load(ordering: .relaxed)) ?? .automatic }
         set { _directConvolutionKernels.store(newValue.rawValue, ordering: .relaxed) }
     }
 
-    /// The Float kernels `kernels` selects on this CPU: "avx512", "avx2" or "portable".
+    /// The widest Float kernels `kernels` selects on this CPU: "avx512", "avx2" or "portable".
     static func directConvolutionKernelName(_ kernels: DirectConvolutionKernels) -> String {
         String(cString: outpost_conv2d_direct_kernels(kernels.rawValue))
     }
