@@ -7,11 +7,13 @@ import Synchronization
 // im2col + BLAS. With so few channels a convolution is a few hundred multiply-adds per
 // output element at most, and im2col's column matrix (kh*kw copies of the input), BLAS's
 // packing of it and col2im's element-wise scatter cost more than the arithmetic (LeNet in
-// W1, W3, W4 and Soteria: cin 1..12, cout 12). The kernels are AVX2 (8 lanes) where
+// W1, W3, W4 and Soteria: cin 1..12, cout 12). The kernels were AVX2 (8 lanes) where
 // OpenBLAS runs AVX-512 products, so once the products are large enough to run at BLAS's
 // speed the unfolding no longer dominates and im2col wins: measured (forward plus both
 // gradients, one thread, docs/performance.md) at cout = 32 the direct kernels were slower in
-// most shapes, at cout = 12 faster in most. Wide layers (ResNet-18 and ConvNet in W2 and W5,
+// most shapes, at cout = 12 faster in most. (There are AVX-512 kernels now, but by default
+// they run only calls with a batch's worth of work, see conv_direct.c; the rule was not
+// measured again.) Wide layers (ResNet-18 and ConvNet in W2 and W5,
 // 64 channels and more, including their first 3 -> 64 convolutions) keep the im2col path.
 
 extension Engine {
