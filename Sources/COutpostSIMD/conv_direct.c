@@ -731,7 +731,11 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     if (!make_layout(s, &d, lanes)) return 0;
     memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
     long count = n1 > n0 ? n1 - n0 : 0, coutr = (s->cout + 3) / 4 * 4;
+#ifdef OUTPOST_X86
     long tiles = lanes == 16 ? tiles16(s, &d) : s->oh * (d.owr / 8), per = lanes == 16 ? 3 : 2;
+#else
+    long tiles = s->oh * (d.owr / 8), per = 2;
+#endif
     long gsize = coutr * d.grows * d.owr;
     // The SIMD kernels take whole images in chunks, and sum over all chunks before reducing:
     // AVX2 as many as keep their phase planes and cotangent within 24 KB (L1); AVX-512
