@@ -602,11 +602,12 @@ static long image_out(const outpost_conv_shape *s) { return s->cout * s->oh * s-
 // Lanes of the Float kernels to run: 16 (AVX-512, which also uses AVX2's phase planes), 8
 // (AVX2 + FMA) or 1 (portable): the widest the CPU has within s->max_lanes, except that
 // by default (max_lanes 0) a call with little work takes AVX2. Measured on a Xeon
-// (Emerald Rapids), the AVX-512 kernels are 1.3 to 2 times as fast as AVX2 run back to
-// back, but an attack's batch-1 calls (a few microseconds each, between stretches of
-// scalar code) gained nothing in place and the process ran about 5% slower: the core
-// lowers its clock for a while after 512-bit multiply-adds, and powers the upper lanes
-// back up only after a pause. Batches (W3: 16 images per thread) gain.
+// (Emerald Rapids), the AVX-512 kernels are 1.3 to 2 times as fast as AVX2 called back to
+// back, but in W4 (batch-1 calls of a few microseconds between stretches of scalar code)
+// they took as long as AVX2 in place and the whole process ran about 5% slower; in a
+// microbenchmark, scalar code right after an AVX-512 call ran 2 to 7% slower than after an
+// AVX2 one (a lower clock after 512-bit multiply-adds, presumably). In W3 (16 images per
+// thread) the three kernels took 30% less time in place.
 // The measure of work leaves out the channel counts, so that every part of a single image
 // split by channels takes the same kernels and the split stays exact.
 #define AVX512_MIN_WORK 16384
