@@ -1,3 +1,4 @@
+import COutpostSIMD
 @testable import OutpostTensor
 import XCTest
 
@@ -9,11 +10,23 @@ final class DirectConvolutionTests: XCTestCase {
         let geo: Conv2dGeometry
     }
 
+    /// The Float kernel sets this CPU has, each tested whatever the size of the work: AVX-512
+    /// on a CPU with it, AVX2 on one with it, and the portable loops.
+    private static let kernelSets: [Engine.DirectConvolutionKernels] = {
+        var seen = Set<String>()
+        return [.avx512, .avx2, .portable].filter { seen.insert(Engine.directConvolutionKernelName($0)).inserted }
+    }()
+
     /// Forward, input gradient and weight gradient of one case, on the path chosen by
-    /// `im2col`.
-    private func run(_ c: Case, dtype: DType, im2col: Bool, seed: UInt64) -> [[Double]] {
+    /// `im2col`, the direct path with the Float kernels `kernels`.
+    private func run(_ c: Case, dtype: DType, im2col: Bool, seed: UInt64,
+                     kernels: Engine.DirectConvolutionKernels = .automatic) -> [[Double]] {
         Engine.useIm2colConvolution = im2col
-        defer { Engine.useIm2colConvolution = false }
+        Engine.directConvolutionKernels = kernels
+        defer {
+            Engine.useIm2colConvolution = false
+            Engine.directConvolutionKernels = .automatic
+        }
         var rng = RandomGenerator(seed: seed)
         let x = Tensor.normal([c.n, c.cin, c.h, c.w], dtype: dtype, using: &rng).requiringGrad()
         let w = Tensor.normal([c.cout, c.cin, c.kh, c.kw], dtype: dtype, using: &rng).requiringGrad()
@@ -23,16 +36,49 @@ final class DirectConvolutionTests: XCTestCase {
         return [y.doubles, grads[0].doubles, grads[1].doubles]
     }
 
+    /// The direct path against im2col: Double, and Float with each of the CPU's kernel sets.
     private func compare(_ c: Case, file: StaticString = #filePath, line: UInt = #line) {
         for dtype in [DType.float32, .float64] {
-            let direct = run(c, dtype: dtype, im2col: false, seed: 3)
             let reference = run(c, dtype: dtype, im2col: true, seed: 3)
             let tol = dtype == .float32 ? 1e-4 : 1e-11
-            for (i, part) in ["forward", "input gradient", "weight gradient"].enumerated() {
-                assertClose(direct[i], reference[i], rtol: tol, atol: tol,
-                            "\(part) \(dtype) n\(c.n) cin\(c.cin) \(c.h)x\(c.w) cout\(c.cout) k\(c.kh)x\(c.kw) \(c.geo)",
-                            file: file, line: line)
+            for kernels in dtype == .float32 ? Self.kernelSets : [.automatic] {
+                let direct = run(c, dtype: dtype, im2col: false, seed: 3, kernels: kernels)
+                for (i, part) in ["forward", "input gradient", "weight gradient"].enumerated() {
+                    assertClose(direct[i], reference[i], rtol: tol, atol: tol,
+                                "\(part) \(dtype) \(Engine.directConvolutionKernelName(kernels)) n\(c.n) cin\(c.cin) "
+                                    + "\(c.h)x\(c.w) cout\(c.cout) k\(c.kh)x\(c.kw) \(c.geo)",
+                                file: file, line: line)
+                }
             }
+        }
+    }
+
+    func testKernelSetsMatchTheCPU() {
+        // The sets are what the CPU has, so that on an AVX-512 machine the comparisons above
+        // run the AVX-512 and the AVX2 kernels both.
+        let cpu = String(cString: outpost_simd_path())
+        XCTAssertEqual(Engine.directConvolutionKernelName(.avx512), cpu == "scalar" ? "portable" : cpu)
+        XCTAssertEqual(Engine.directConvolutionKernelName(.automatic), Engine.directConvolutionKernelName(.avx512))
+        XCTAssertEqual(Engine.directConvolutionKernelName(.avx2), cpu == "scalar" ? "portable" : "avx2")
+        XCTAssertEqual(Engine.directConvolutionKernelName(.portable), "portable")
+        XCTAssertEqual(Self.kernelSets.count, cpu == "avx512" ? 3 : cpu == "avx2" ? 2 : 1)
+    }
+
+    func testAutomaticKernelsFollowTheWork() throws {
+        // By default AVX-512 runs only calls with enough work (a batch), AVX2 the rest; the
+        // two differ in the weight gradient's summation order, so the results tell which ran.
+        try XCTSkipUnless(Engine.directConvolutionKernelName(.avx512) == "avx512", "no AVX-512")
+        let saved = Engine.threads
+        Engine.threads = 1
+        defer { Engine.threads = saved }
+        let geo = Conv2dGeometry(stride: (1, 1), padding: (2, 2))
+        let batch = Case(n: 16, cin: 12, h: 7, w: 7, cout: 12, kh: 5, kw: 5, geo: geo)
+        let single = Case(n: 1, cin: 12, h: 8, w: 8, cout: 12, kh: 5, kw: 5, geo: geo)
+        for (c, expected, other) in [(batch, Engine.DirectConvolutionKernels.avx512, Engine.DirectConvolutionKernels.avx2),
+                                     (single, .avx2, .avx512)] {
+            let auto = run(c, dtype: .float32, im2col: false, seed: 7)
+            XCTAssertEqual(auto, run(c, dtype: .float32, im2col: false, seed: 7, kernels: expected), "n\(c.n)")
+            XCTAssertNotEqual(auto[2], run(c, dtype: .float32, im2col: false, seed: 7, kernels: other)[2], "n\(c.n)")
         }
     }
 
@@ -83,7 +129,7 @@ final class DirectConvolutionTests: XCTestCase {
     func testSingleImageChannelSplitIsExact() {
         // One image splits by channels across threads; each part must reproduce the whole
         // kernel's arithmetic, so the results are identical, not merely close.
-        func run(threads: Int, _ c: Case) -> [[Double]] {
+        func run(threads: Int, _ c: Case, _ kernels: Engine.DirectConvolutionKernels) -> [[Double]] {
             let saved = Engine.threads
             Engine.threads = threads
             WorkerPool.forceSmallSplits.store(true, ordering: .relaxed)
@@ -91,7 +137,7 @@ final class DirectConvolutionTests: XCTestCase {
                 Engine.threads = saved
                 WorkerPool.forceSmallSplits.store(false, ordering: .relaxed)
             }
-            return self.run(c, dtype: .float32, im2col: false, seed: 5)
+            return self.run(c, dtype: .float32, im2col: false, seed: 5, kernels: kernels)
         }
         let cases = [
             Case(n: 1, cin: 3, h: 32, w: 32, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))),
@@ -99,12 +145,15 @@ final class DirectConvolutionTests: XCTestCase {
             Case(n: 1, cin: 12, h: 8, w: 8, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (1, 1), padding: (2, 2))),
             Case(n: 1, cin: 7, h: 20, w: 19, cout: 13, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1))),
         ]
-        for c in cases {
-            let whole = run(threads: 1, c)
-            for threads in [2, 3] {
-                let split = run(threads: threads, c)
-                for (i, part) in ["forward", "input gradient", "weight gradient"].enumerated() {
-                    XCTAssertEqual(split[i], whole[i], "\(part), \(threads) threads, cin\(c.cin) cout\(c.cout) \(c.h)x\(c.w)")
+        for kernels in Self.kernelSets {
+            for c in cases {
+                let whole = run(threads: 1, c, kernels)
+                for threads in [2, 3] {
+                    let split = run(threads: threads, c, kernels)
+                    for (i, part) in ["forward", "input gradient", "weight gradient"].enumerated() {
+                        XCTAssertEqual(split[i], whole[i], "\(part), \(Engine.directConvolutionKernelName(kernels)), \(threads) threads, "
+                                           + "cin\(c.cin) cout\(c.cout) \(c.h)x\(c.w)")
+                    }
                 }
             }
         }

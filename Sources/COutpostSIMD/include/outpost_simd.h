@@ -50,11 +50,19 @@ void outpost_axpy_f64(double alpha, const double *x, double *y, long n);
 void outpost_sigmoid_f32(const float *x, float *y, long n);
 
 /// Sizes of a 2-D convolution with groups = 1 (input n×cin×h×w, weight cout×cin×kh×kw,
-/// output n×cout×oh×ow), for the direct kernels below.
+/// output n×cout×oh×ow), for the direct kernels below, and which of their Float kernels
+/// run: max_lanes 0 picks (AVX-512 for calls with enough work, else AVX2 + FMA, else the
+/// portable loops, as the CPU has them); otherwise the widest the CPU has up to that many
+/// lanes (16: AVX-512, 8: AVX2 + FMA, 1: the portable loops), a cross-check.
 typedef struct {
     long n, cin, h, w, cout, kh, kw, oh, ow;
     long sh, sw, ph, pw, dh, dw;
+    long max_lanes;
 } outpost_conv_shape;
+
+/// The widest Float kernels the direct convolutions run on this CPU under `max_lanes` (as
+/// in outpost_conv_shape): "avx512", "avx2" or "portable".
+const char *outpost_conv2d_direct_kernels(long max_lanes);
 
 /// Direct convolutions (no im2col) of images n0..<n1, for few channels: the forward
 /// y = conv(x, w), the input gradient dx = convᵀ(g, w) (written, not added) and the weight

@@ -1,4 +1,5 @@
 import COutpostSIMD
+import Synchronization
 
 // Direct convolution kernels (COutpostSIMD/conv_direct.c) for few channels.
 //
@@ -6,12 +7,44 @@ import COutpostSIMD
 // im2col + BLAS. With so few channels a convolution is a few hundred multiply-adds per
 // output element at most, and im2col's column matrix (kh*kw copies of the input), BLAS's
 // packing of it and col2im's element-wise scatter cost more than the arithmetic (LeNet in
-// W1, W3, W4 and Soteria: cin 1..12, cout 12). The kernels are AVX2 (8 lanes) where
+// W1, W3, W4 and Soteria: cin 1..12, cout 12). The kernels were AVX2 (8 lanes) where
 // OpenBLAS runs AVX-512 products, so once the products are large enough to run at BLAS's
 // speed the unfolding no longer dominates and im2col wins: measured (forward plus both
 // gradients, one thread, docs/performance.md) at cout = 32 the direct kernels were slower in
-// most shapes, at cout = 12 faster in most. Wide layers (ResNet-18 and ConvNet in W2 and W5,
+// most shapes, at cout = 12 faster in most. (There are AVX-512 kernels now, but by default
+// they run only calls with a batch's worth of work, see conv_direct.c; the rule was not
+// measured again.) Wide layers (ResNet-18 and ConvNet in W2 and W5,
 // 64 channels and more, including their first 3 -> 64 convolutions) keep the im2col path.
+
+extension Engine {
+    /// Which Float kernels the direct few-channel convolutions run.
+    enum DirectConvolutionKernels: Int, CaseIterable {
+        /// AVX-512 for calls with enough work (batches), AVX2 + FMA for the rest, the
+        /// portable loops without AVX2 (the default; see conv_direct.c's float_lanes).
+        case automatic = 0
+        /// AVX-512 whatever the work (AVX2 or portable on a CPU without it).
+        case avx512 = 16
+        /// At most AVX2 + FMA.
+        case avx2 = 8
+        /// The portable loops.
+        case portable = 1
+    }
+
+    private static let _directConvolutionKernels = Atomic<Int>(DirectConvolutionKernels.automatic.rawValue)
+
+    /// Which Float kernels the direct convolutions run (for all threads; read when a
+    /// convolution starts). Anything but `.automatic` is a cross-check of one kernel set on
+    /// a CPU that has several, never a speed option.
+    static var directConvolutionKernels: DirectConvolutionKernels {
+        get { DirectConvolutionKernels(rawValue: _directConvolutionKernels.load(ordering: .relaxed)) ?? .automatic }
+        set { _directConvolutionKernels.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    /// The widest Float kernels `kernels` selects on this CPU: "avx512", "avx2" or "portable".
+    static func directConvolutionKernelName(_ kernels: DirectConvolutionKernels) -> String {
+        String(cString: outpost_conv2d_direct_kernels(kernels.rawValue))
+    }
+}
 
 extension Kernels {
     static func usesDirectConvolution(_ p: ConvProblem) -> Bool {
@@ -22,7 +55,7 @@ extension Kernels {
         let g = p.geometry
         return outpost_conv_shape(n: p.n, cin: p.cin, h: p.h, w: p.w, cout: p.cout, kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow,
                                   sh: g.stride.0, sw: g.stride.1, ph: g.padding.0, pw: g.padding.1,
-                                  dh: g.dilation.0, dw: g.dilation.1)
+                                  dh: g.dilation.0, dw: g.dilation.1, max_lanes: Engine.directConvolutionKernels.rawValue)
     }
 
     /// Threads for a direct convolution: whole images per thread, so a batch of one runs on one.
