@@ -26,11 +26,6 @@ double outpost_dot_f64(const double *a, const double *b, long n);
 void outpost_dot2_f32(const float *a, const float *b, long n, double *aa, double *ab);
 void outpost_dot2_f64(const double *a, const double *b, long n, double *aa, double *ab);
 
-/// *va = Σ v[i]·a[i] and, unless b is NULL, *vb = Σ v[i]·b[i], in one pass over v,
-/// in double (lbfgs_products.c).
-void outpost_dots_against_f32(const float *v, const double *a, const double *b, long n, double *va, double *vb);
-void outpost_dots_against_f64(const double *v, const double *a, const double *b, long n, double *va, double *vb);
-
 /// y[i] = alpha·a[i] + beta·b[i], rounded after each product and after the sum.
 void outpost_axpby_f32(float alpha, const float *a, float beta, const float *b, float *y, long n);
 void outpost_axpby_f64(double alpha, const double *a, double beta, const double *b, double *y, long n);

@@ -185,9 +185,6 @@ public struct LBFGS: StatefulOptimizer, Sendable {
         var oldSteps: [[T]] = []
         var ro: [Double] = []
         var hDiag = 1.0
-        /// Inner products among the history pairs (not part of PyTorch's state: rebuilt from
-        /// the pairs when missing).
-        var products = HistoryProducts()
         var prevFlatGrad: [T]?
         var prevLoss: Double?
     }
@@ -264,32 +261,37 @@ public struct LBFGS: StatefulOptimizer, Sendable {
                 st.oldDirs = []
                 st.oldSteps = []
                 st.ro = []
-                st.products = HistoryProducts()
                 st.hDiag = 1
             } else {
                 let y = FlatVector.difference(flatGrad, st.prevFlatGrad!)
                 let s = FlatVector.scaled(d, t)
                 let ys = FlatVector.dot(y, s)
-                var dropped = false, added = false
                 if ys > 1e-10 {
                     // Update the memory, dropping the oldest pair when it is full.
                     if st.oldDirs.count == historySize {
                         st.oldDirs.removeFirst()
                         st.oldSteps.removeFirst()
                         st.ro.removeFirst()
-                        dropped = true
                     }
                     st.oldDirs.append(y)
                     st.oldSteps.append(s)
                     st.ro.append(1 / ys)
-                    added = true
                     // Scale of the initial Hessian approximation.
                     st.hDiag = ys / FlatVector.dot(y, y)
                 }
-                // The two-loop recursion (the inverse-Hessian approximation times −gradient),
-                // in inner-product form: see HistoryProducts.
-                d = st.products.direction(gradient: flatGrad, steps: st.oldSteps, dirs: st.oldDirs, ro: st.ro,
-                                          hDiag: st.hDiag, dropped: dropped, added: added, capacity: historySize)
+                // Two-loop recursion: the inverse-Hessian approximation times −gradient.
+                let numOld = st.oldDirs.count
+                var al = [Double](repeating: 0, count: numOld)
+                var q = FlatVector.negated(flatGrad)
+                for i in stride(from: numOld - 1, through: 0, by: -1) {
+                    al[i] = FlatVector.dot(st.oldSteps[i], q) * st.ro[i]
+                    FlatVector.axpy(-al[i], st.oldDirs[i], &q)
+                }
+                d = FlatVector.scaled(q, st.hDiag)
+                for i in 0..<numOld {
+                    let be = FlatVector.dot(st.oldDirs[i], d) * st.ro[i]
+                    FlatVector.axpy(al[i] - be, st.oldSteps[i], &d)
+                }
             }
             st.prevFlatGrad = flatGrad
             st.prevLoss = loss

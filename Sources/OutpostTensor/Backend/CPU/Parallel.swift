@@ -101,18 +101,3 @@ func parallelChunks(_ count: Int, _ body: (Int) -> Void) {
     }
     WorkerPool.shared.run(count, body)
 }
-
-extension Engine {
-    /// Runs `body(0)`, ..., `body(parts - 1)`: on the engine's threads when a worker is
-    /// polling (so that it takes its part at once), otherwise one after another on the
-    /// caller. For work outside the kernels that splits into a few parts of tens of
-    /// microseconds, where waking a sleeping thread would cost as much as the part. A body
-    /// must compute the same result whichever thread runs it.
-    public static func runSmallParts(_ parts: Int, _ body: (Int) -> Void) {
-        if parts > 1 && threads > 1 && WorkerPool.shared.workerIsPolling() {
-            parallelChunks(parts, body)
-        } else {
-            for part in 0..<parts { body(part) }
-        }
-    }
-}
