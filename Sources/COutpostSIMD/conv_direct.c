@@ -399,6 +399,18 @@ static tile16 tile16_at(const outpost_conv_shape *s, const layout *d, long t) {
 }
 
 // One tile's input for a tap whose runs start at src.
+// acc[q][v] += k_q · x[v] for four broadcast scalars and V vectors: the inner step of the
+// forward and input-gradient blocks (4·V independent multiply-add chains).
+AVX512_INLINE void fma_4_by_v(__m512 acc[4][4], float k0, float k1, float k2, float k3, const __m512 *x, const int V) {
+    __m512 b0 = _mm512_set1_ps(k0), b1 = _mm512_set1_ps(k1), b2 = _mm512_set1_ps(k2), b3 = _mm512_set1_ps(k3);
+    for (int v = 0; v < V; v++) {
+        acc[0][v] = _mm512_fmadd_ps(b0, x[v], acc[0][v]);
+        acc[1][v] = _mm512_fmadd_ps(b1, x[v], acc[1][v]);
+        acc[2][v] = _mm512_fmadd_ps(b2, x[v], acc[2][v]);
+        acc[3][v] = _mm512_fmadd_ps(b3, x[v], acc[3][v]);
+    }
+}
+
 AVX512_INLINE __m512 load_tile(const float *src, long in0, long in1, const int split) {
     if (!split) return _mm512_loadu_ps(src + in0);
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(src + in0)), _mm256_loadu_ps(src + in1), 1);
@@ -453,13 +465,7 @@ AVX512_INLINE void forward_block_512(const outpost_conv_shape *s, const layout *
         const float *src = xt + d->off[m];
         __m512 x[4];
         for (int v = 0; v < V; v++) x[v] = load_tile(src, tl[v].in0, tl[v].in1, split);
-        __m512 k0 = _mm512_set1_ps(w0[m]), k1 = _mm512_set1_ps(w1[m]), k2 = _mm512_set1_ps(w2[m]), k3 = _mm512_set1_ps(w3[m]);
-        for (int v = 0; v < V; v++) {
-            acc[0][v] = _mm512_fmadd_ps(k0, x[v], acc[0][v]);
-            acc[1][v] = _mm512_fmadd_ps(k1, x[v], acc[1][v]);
-            acc[2][v] = _mm512_fmadd_ps(k2, x[v], acc[2][v]);
-            acc[3][v] = _mm512_fmadd_ps(k3, x[v], acc[3][v]);
-        }
+        fma_4_by_v(acc, w0[m], w1[m], w2[m], w3[m], x, V);
     }
     long plane = s->oh * s->ow, qn = s->cout - c0 < 4 ? s->cout - c0 : 4;
     for (long q = 0; q < qn; q++)
@@ -491,13 +497,7 @@ AVX512_INLINE void input_grad_block_512(const outpost_conv_shape *s, const layou
         const float *gr = gp + co * gstride, *wr = w + co * K;
         __m512 g[4];
         for (int v = 0; v < V; v++) g[v] = _mm512_loadu_ps(gr + tl[v].g);
-        __m512 k0v = _mm512_set1_ps(wr[m0]), k1v = _mm512_set1_ps(wr[m1]), k2v = _mm512_set1_ps(wr[m2]), k3v = _mm512_set1_ps(wr[m3]);
-        for (int v = 0; v < V; v++) {
-            acc[0][v] = _mm512_fmadd_ps(k0v, g[v], acc[0][v]);
-            acc[1][v] = _mm512_fmadd_ps(k1v, g[v], acc[1][v]);
-            acc[2][v] = _mm512_fmadd_ps(k2v, g[v], acc[2][v]);
-            acc[3][v] = _mm512_fmadd_ps(k3v, g[v], acc[3][v]);
-        }
+        fma_4_by_v(acc, wr[m0], wr[m1], wr[m2], wr[m3], g, V);
     }
     long mq = K - k0 < 4 ? K - k0 : 4, ms[4] = {m0, m1, m2, m3};
     for (long q = 0; q < mq; q++) {
