@@ -263,6 +263,40 @@ WIDE_ROWS(4)
 WIDE_ROWS(2)
 WIDE_ROWS(1)
 
+/// Rows 0..<16 of B (k floats each, ldb apart) into columns 0..<16 of the tile's rows
+/// 0..<k: per 16 steps, 16 masked row loads, a 16×16 transpose (pairs of floats, then of
+/// doubles, then 128-bit lanes twice), 16 stores (those of rows below k).
+SK_AVX512 static void wide_transpose(const float *b, long ldb, long k, float *t, long ldt) {
+    for (long p0 = 0; p0 < k; p0 += 16) {
+        int kk = k - p0 < 16 ? (int)(k - p0) : 16;
+        __mmask16 mk = (__mmask16)(kk == 16 ? 0xFFFF : (1u << kk) - 1);
+        __m512 r[16], u[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(mk, b + i * ldb + p0);
+        for (int i = 0; i < 16; i += 2) {
+            u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        // r[4g + q], lane L: column 4L + q of rows 4g..<4g+4.
+        for (int g = 0; g < 16; g += 4) {
+            __m512d t0 = _mm512_castps_pd(u[g]), t1 = _mm512_castps_pd(u[g + 1]);
+            __m512d t2 = _mm512_castps_pd(u[g + 2]), t3 = _mm512_castps_pd(u[g + 3]);
+            r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+            r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+            r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+            r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+        }
+        for (int q = 0; q < 4; q++) {
+            __m512 a0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88), b0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xDD);
+            __m512 c0 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88), d0 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xDD);
+            u[q] = _mm512_shuffle_f32x4(a0, c0, 0x88);
+            u[8 + q] = _mm512_shuffle_f32x4(a0, c0, 0xDD);
+            u[4 + q] = _mm512_shuffle_f32x4(b0, d0, 0x88);
+            u[12 + q] = _mm512_shuffle_f32x4(b0, d0, 0xDD);
+        }
+        for (int c = 0; c < kk; c++) _mm512_store_ps(t + (p0 + c) * ldt, u[c]);
+    }
+}
+
 SK_AVX512 static void wide_sgemm_nt_avx512(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                                            float *c, long ldc, int accumulate) {
     _Alignas(64) float tile[WIDE_TILE];
@@ -272,8 +306,11 @@ SK_AVX512 static void wide_sgemm_nt_avx512(long m, long n, long k, const float *
     for (long j0 = 0; j0 < n; j0 += stripe) {
         long w = n - j0 < stripe ? n - j0 : stripe;
         long ldt = (w + 15) / 16 * 16;
-        // Transpose B's rows j0..<j0+w into the tile, zero-filling the last vector's tail.
-        for (long j = 0; j < w; j++) {
+        // Transpose B's rows j0..<j0+w into the tile, 16×16 blocks in registers, the rest
+        // element by element; zero-fill the last vector's tail.
+        long jf = w / 16 * 16;
+        for (long j = 0; j < jf; j += 16) wide_transpose(b + (j0 + j) * ldb, ldb, k, tile + j, ldt);
+        for (long j = jf; j < w; j++) {
             const float *br = b + (j0 + j) * ldb;
             for (long p = 0; p < k; p++) tile[p * ldt + j] = br[p];
         }
