@@ -150,9 +150,11 @@ enum BLAS {
     /// convolution on a small image (dY·colᵀ, 16 or 64 steps, up to 512×4608 outputs), where
     /// BLAS.gemm clears C, then BLAS packs both operands and reads C back to add to it;
     /// the kernel writes each element of C once. Measured against OpenBLAS 0.3.21's SkylakeX
-    /// kernels (with the memset BLAS.gemm adds): 1.1–1.3× faster at 512×4608×16,
-    /// 256×2304×64, 512×4608×36, 64×64×16; slower with 96 steps (0.9×) and with 16 rows
-    /// (16×576×25, 0.9×). Turned off with the kernel for few columns (`Engine.useSkinnyGEMM`).
+    /// kernels (with the memset BLAS.gemm adds), one thread: 512×4608×16 0.55–0.63 ms against
+    /// 0.97–1.07, 256×2304×64 0.47–0.48 against 0.59–0.61; 1.3–2× at 32×576×25, 32×64×16,
+    /// 512×64×64, 64×4608×64. Longer reductions (80, 96 steps: 1.1–1.4×) and fewer rows
+    /// (24: 1.6×) also won but are left to BLAS until a workload needs them. Turned off with
+    /// the kernel for few columns (`Engine.useSkinnyGEMM`).
     @inline(__always)
     static func usesWideKernel(m: Int, n: Int, k: Int) -> Bool {
         k <= 64 && n >= 64 && m >= 32 && skinnyKernelAvailable && Engine.useSkinnyGEMM
