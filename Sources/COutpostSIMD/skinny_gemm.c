@@ -188,3 +188,157 @@ int outpost_skinny_sgemm(int transa, long m, long n, long k, const float *a, lon
     return 0;
 #endif
 }
+
+// Products with a short reduction and long rows, against a transposed right matrix:
+// C = A·Bᵀ, A m×k and B n×k row-major, k at most WIDE_KMAX.
+//
+// The weight gradient of a batch-1 convolution on a small image, dW = dY·colᵀ, reduces
+// over only 16 or 64 output positions but writes a large C (512×4608 floats, 9.4 MB, for
+// ResNet-18's 512-channel 3×3 layer). BLAS clears C first (or is given beta 1 after a
+// memset, BLAS.gemm), packs both operands, and its kernel reads C back to add to it; with
+// 16 steps per element the traffic on C costs more than the arithmetic. Here C is
+// written once: B is transposed, a stripe of columns at a time, into a k×w tile that stays
+// in L1, and each block of R rows × NV vectors of C runs through all k steps in registers
+// (broadcasting A's elements from memory, loading the tile's rows) and is stored once,
+// without reading C unless accumulating.
+
+#ifdef SKINNY_X86
+
+#define WIDE_KMAX 96
+/// Floats of the transposed tile of B: 24 KB, half of L1, so A's rows (R·k floats per
+/// block) and C's stores keep the rest.
+#define WIDE_TILE 6144
+
+/// Rows 0..<R and vectors 0..<NV of C from the tile (k rows of ldt floats, zero beyond the
+/// stripe): c[r, 16v + l] = Σ_p a[r·lda + p] · t[p·ldt + 16v + l], the last vector stored
+/// under `last`.
+SK_INLINE SK_AVX512 void wide_block(const int R, const int NV, long k, const float *a, long lda, const float *t, long ldt,
+                                    float *c, long ldc, __mmask16 last, int accumulate) {
+    __m512 s[8][4];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) s[r][v] = _mm512_setzero_ps();
+    const float *ar[8];
+    for (int r = 0; r < R; r++) {
+        ar[r] = a + r * lda;
+        __asm__("" : "+r"(ar[r]));
+    }
+    const float *tp = t;
+    for (long p = 0; p < k; p++, tp += ldt) {
+        __m512 tv[4];
+        for (int v = 0; v < NV; v++) tv[v] = _mm512_load_ps(tp + 16 * v);
+        for (int r = 0; r < R; r++) {
+            __m512 av = _mm512_set1_ps(ar[r][p]);
+            for (int v = 0; v < NV; v++) s[r][v] = _mm512_fmadd_ps(av, tv[v], s[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *cr = c + r * ldc;
+        for (int v = 0; v < NV; v++) {
+            __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            __m512 x = s[r][v];
+            if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, cr + 16 * v));
+            _mm512_mask_storeu_ps(cr + 16 * v, m, x);
+        }
+    }
+}
+
+/// Rows of R (R·NV accumulators) over one row block: whole groups of 4 vectors, then the
+/// stripe's last group of nv vectors.
+#define WIDE_ROWS(R)                                                                                                \
+    SK_AVX512 static void wide_rows_##R(long k, const float *a, long lda, const float *t, long ldt, long w, float *c, \
+                                        long ldc, __mmask16 last, int acc) {                                        \
+        long j = 0;                                                                                                 \
+        for (; j + 64 < w || (j + 64 == w); j += 64)                                                                \
+            wide_block(R, 4, k, a, lda, t + j, ldt, c + j, ldc, (__mmask16)0xFFFF, acc);                            \
+        if (j >= w) return;                                                                                         \
+        switch ((int)((w - j + 15) / 16)) {                                                                         \
+        case 1: wide_block(R, 1, k, a, lda, t + j, ldt, c + j, ldc, last, acc); break;                              \
+        case 2: wide_block(R, 2, k, a, lda, t + j, ldt, c + j, ldc, last, acc); break;                              \
+        case 3: wide_block(R, 3, k, a, lda, t + j, ldt, c + j, ldc, last, acc); break;                              \
+        default: wide_block(R, 4, k, a, lda, t + j, ldt, c + j, ldc, last, acc); break;                             \
+        }                                                                                                           \
+    }
+
+WIDE_ROWS(4)
+WIDE_ROWS(2)
+WIDE_ROWS(1)
+
+/// Rows 0..<16 of B (k floats each, ldb apart) into columns 0..<16 of the tile's rows
+/// 0..<k: per 16 steps, 16 masked row loads, a 16×16 transpose (pairs of floats, then of
+/// doubles, then 128-bit lanes twice), 16 stores (those of rows below k).
+SK_AVX512 static void wide_transpose(const float *b, long ldb, long k, float *t, long ldt) {
+    for (long p0 = 0; p0 < k; p0 += 16) {
+        int kk = k - p0 < 16 ? (int)(k - p0) : 16;
+        __mmask16 mk = (__mmask16)(kk == 16 ? 0xFFFF : (1u << kk) - 1);
+        __m512 r[16], u[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(mk, b + i * ldb + p0);
+        for (int i = 0; i < 16; i += 2) {
+            u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        // r[4g + q], lane L: column 4L + q of rows 4g..<4g+4.
+        for (int g = 0; g < 16; g += 4) {
+            __m512d t0 = _mm512_castps_pd(u[g]), t1 = _mm512_castps_pd(u[g + 1]);
+            __m512d t2 = _mm512_castps_pd(u[g + 2]), t3 = _mm512_castps_pd(u[g + 3]);
+            r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+            r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+            r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+            r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+        }
+        for (int q = 0; q < 4; q++) {
+            __m512 a0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88), b0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xDD);
+            __m512 c0 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88), d0 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xDD);
+            u[q] = _mm512_shuffle_f32x4(a0, c0, 0x88);
+            u[8 + q] = _mm512_shuffle_f32x4(a0, c0, 0xDD);
+            u[4 + q] = _mm512_shuffle_f32x4(b0, d0, 0x88);
+            u[12 + q] = _mm512_shuffle_f32x4(b0, d0, 0xDD);
+        }
+        for (int c = 0; c < kk; c++) _mm512_store_ps(t + (p0 + c) * ldt, u[c]);
+    }
+}
+
+SK_AVX512 static void wide_sgemm_nt_avx512(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                                           float *c, long ldc, int accumulate) {
+    _Alignas(64) float tile[WIDE_TILE];
+    // Stripe width: a multiple of 64 columns whose k×w tile fits.
+    long stripe = (WIDE_TILE / k) / 64 * 64;
+    if (stripe < 64) stripe = 64;
+    for (long j0 = 0; j0 < n; j0 += stripe) {
+        long w = n - j0 < stripe ? n - j0 : stripe;
+        long ldt = (w + 15) / 16 * 16;
+        // Transpose B's rows j0..<j0+w into the tile, 16×16 blocks in registers, the rest
+        // element by element; zero-fill the last vector's tail.
+        long jf = w / 16 * 16;
+        for (long j = 0; j < jf; j += 16) wide_transpose(b + (j0 + j) * ldb, ldb, k, tile + j, ldt);
+        for (long j = jf; j < w; j++) {
+            const float *br = b + (j0 + j) * ldb;
+            for (long p = 0; p < k; p++) tile[p * ldt + j] = br[p];
+        }
+        for (long j = w; j < ldt; j++)
+            for (long p = 0; p < k; p++) tile[p * ldt + j] = 0;
+        int tail = (int)(w - (ldt - 16));
+        __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
+        long i = 0;
+        for (; i + 4 <= m; i += 4) wide_rows_4(k, a + i * lda, lda, tile, ldt, w, c + i * ldc + j0, ldc, last, accumulate);
+        if (i + 2 <= m) {
+            wide_rows_2(k, a + i * lda, lda, tile, ldt, w, c + i * ldc + j0, ldc, last, accumulate);
+            i += 2;
+        }
+        if (i < m) wide_rows_1(k, a + i * lda, lda, tile, ldt, w, c + i * ldc + j0, ldc, last, accumulate);
+    }
+}
+
+#endif
+
+int outpost_wide_sgemm_nt(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                          int accumulate) {
+#ifdef SKINNY_X86
+    if (!outpost_cpu_has_avx512() || k < 1 || k > WIDE_KMAX) return 0;
+    if (m <= 0 || n <= 0) return 1;
+    wide_sgemm_nt_avx512(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return 1;
+#else
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)accumulate;
+    return 0;
+#endif
+}

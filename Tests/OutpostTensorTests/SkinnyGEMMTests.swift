@@ -80,6 +80,83 @@ final class SkinnyGEMMTests: XCTestCase {
         XCTAssertFalse(BLAS.usesSkinnyKernel(m: 512, n: 16, k: 4608))
     }
 
+    /// The kernel for short reductions, C = A·Bᵀ (`outpost_wide_sgemm_nt`), against the
+    /// reference: steps 1, 16, 25 (odd), 64; columns below, at and over a vector group and a
+    /// stripe of the transposed tile (384 columns for 16 steps, 64 for 64), ragged ends; rows
+    /// not a multiple of the row block of 4 (remainders 1, 2, 3); padded strides; beta 0 and 1.
+    func testWideKernelAgainstReferenceGEMM() throws {
+        try XCTSkipUnless(BLAS.skinnyKernelAvailable, "the kernel needs AVX-512")
+        var rng = RandomGenerator(seed: 29)
+        var count = 0
+        for k in [1, 16, 25, 64] {
+            for n in [64, 65, 100, 128, 400, 777] {
+                for m in [32, 33, 34, 35, 70] {
+                    for beta: Float in [0, 1] {
+                        let lda = k + 3, ldb = k + 1, ldc = n + 2
+                        let a = randomFloats(m * lda, &rng)
+                        let b = randomFloats(n * ldb, &rng)
+                        let c0 = randomFloats(m * ldc, &rng)
+                        var c = c0, reference = c0
+                        XCTAssertTrue(BLAS.usesWideKernel(m: m, n: n, k: k))
+                        a.withUnsafeBufferPointer { pa in
+                            b.withUnsafeBufferPointer { pb in
+                                c.withUnsafeMutableBufferPointer { pc in
+                                    BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
+                                              b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                }
+                                reference.withUnsafeMutableBufferPointer { pr in
+                                    BLAS.referenceGEMM(transA: false, transB: true, m: m, n: n, k: k, alpha: 1,
+                                                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                                       beta: beta, c: pr.baseAddress!, ldc: ldc)
+                                }
+                            }
+                        }
+                        for i in 0..<m {
+                            for j in n..<ldc {
+                                XCTAssertEqual(c[i * ldc + j], c0[i * ldc + j], "m\(m) n\(n) k\(k): padding written")
+                            }
+                        }
+                        let err = relativeError(c.map(Double.init), reference.map(Double.init))
+                        XCTAssertLessThan(err, 1e-5, "m\(m) n\(n) k\(k) beta \(beta): relative error \(err)")
+                        count += 1
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(count, 4 * 6 * 5 * 2)
+    }
+
+    func testWideShapeRule() {
+        XCTAssertFalse(BLAS.usesWideKernel(m: 512, n: 4608, k: 65))
+        XCTAssertFalse(BLAS.usesWideKernel(m: 16, n: 576, k: 25))
+        XCTAssertFalse(BLAS.usesWideKernel(m: 512, n: 63, k: 16))
+        Engine.useSkinnyGEMM = false
+        defer { Engine.useSkinnyGEMM = true }
+        XCTAssertFalse(BLAS.usesWideKernel(m: 512, n: 4608, k: 16))
+    }
+
+    /// The weight gradients of ResNet-18's batch-1 3×3 layers on 4×4 and 8×8 images
+    /// (512×4608×16 and 256×2304×64, the kernel for short reductions) against Float64, on
+    /// one thread and split by columns across 3.
+    func testWideWeightGradientsAgainstFloat64() throws {
+        try XCTSkipUnless(BLAS.skinnyKernelAvailable, "the kernel needs AVX-512")
+        let saved = Engine.threads
+        defer { Engine.threads = saved }
+        let cases = [
+            Case(cin: 512, size: 4, cout: 512, kernel: 3, stride: 1, padding: 1),
+            Case(cin: 256, size: 8, cout: 256, kernel: 3, stride: 1, padding: 1),
+            Case(cin: 45, size: 5, cout: 37, kernel: 3, stride: 1, padding: 1),
+        ]
+        for threads in [1, 3] {
+            Engine.threads = threads
+            for c in cases {
+                let f32 = run(c, dtype: .float32, skinny: true), f64 = run(c, dtype: .float64, skinny: true)
+                let err = relativeError(f32[2], f64[2])
+                XCTAssertLessThan(err, 1e-5, "weight gradient \(c), \(threads) threads: relative error \(err)")
+            }
+        }
+    }
+
     private struct Case: CustomStringConvertible {
         let cin, size, cout, kernel, stride, padding: Int
         var description: String { "cin\(cin) \(size)x\(size) cout\(cout) \(kernel)x\(kernel) stride \(stride) padding \(padding)" }

@@ -110,6 +110,13 @@ int outpost_skinny_sgemm(int transa, long m, long n, long k, const float *a, lon
 /// Whether `outpost_skinny_sgemm` runs on this CPU.
 int outpost_skinny_sgemm_available(void);
 
+/// C = A·Bᵀ (accumulate = 0, C only written) or C += A·Bᵀ (accumulate = 1) for a short
+/// reduction (skinny_gemm.c): A is m×k, B is n×k, C is m×n, all row-major with row strides
+/// lda, ldb, ldc. Returns 0, touching nothing, where the CPU lacks AVX-512 or k is outside
+/// 1...96 (the caller then uses BLAS), else 1.
+int outpost_wide_sgemm_nt(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                          int accumulate);
+
 /// Which code path the functions above take: "avx2" or "scalar".
 const char *outpost_simd_path(void);
 
