@@ -39,6 +39,21 @@
 
 /// Rows 0..<R and vectors 0..<NV of C (the last vector masked by `last`) from steps 0..<k:
 /// A's element (i, p) at a[i·lda + p], or at a[p·lda + i] when T (transposed).
+/// Stores rows 0..<R and vectors 0..<NV of accumulated sums into C (adding to it when
+/// `accumulate`), the last vector of each row under `last`: the end of every kernel block.
+SK_INLINE SK_AVX512 void store_block(const int R, const int NV, __m512 s[][4], float *c, long ldc, __mmask16 last,
+                                     int accumulate) {
+    for (int r = 0; r < R; r++) {
+        float *cr = c + r * ldc;
+        for (int v = 0; v < NV; v++) {
+            __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            __m512 x = s[r][v];
+            if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, cr + 16 * v));
+            _mm512_mask_storeu_ps(cr + 16 * v, m, x);
+        }
+    }
+}
+
 SK_INLINE SK_AVX512 void skinny_block(const int T, const int R, const int NV, long k, const float *a, long lda,
                                       const float *b, long ldb, float *c, long ldc, __mmask16 last, int accumulate) {
     __m512 s[16][4];
@@ -92,15 +107,7 @@ SK_INLINE SK_AVX512 void skinny_block(const int T, const int R, const int NV, lo
             }
         }
     }
-    for (int r = 0; r < R; r++) {
-        float *cr = c + r * ldc;
-        for (int v = 0; v < NV; v++) {
-            __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
-            __m512 x = s[r][v];
-            if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, cr + 16 * v));
-            _mm512_mask_storeu_ps(cr + 16 * v, m, x);
-        }
-    }
+    store_block(R, NV, s, c, ldc, last, accumulate);
 }
 
 /// All m rows of one panel of NV vectors: blocks of RMAX rows, the rest in blocks of
@@ -231,15 +238,7 @@ SK_INLINE SK_AVX512 void wide_block(const int R, const int NV, long k, const flo
             for (int v = 0; v < NV; v++) s[r][v] = _mm512_fmadd_ps(av, tv[v], s[r][v]);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float *cr = c + r * ldc;
-        for (int v = 0; v < NV; v++) {
-            __mmask16 m = v == NV - 1 ? last : (__mmask16)0xFFFF;
-            __m512 x = s[r][v];
-            if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, cr + 16 * v));
-            _mm512_mask_storeu_ps(cr + 16 * v, m, x);
-        }
-    }
+    store_block(R, NV, s, c, ldc, last, accumulate);
 }
 
 /// Rows of R (R·NV accumulators) over one row block: whole groups of 4 vectors, then the

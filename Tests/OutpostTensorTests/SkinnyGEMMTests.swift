@@ -23,6 +23,38 @@ final class SkinnyGEMMTests: XCTestCase {
         Tensor.normal([count], dtype: .float32, using: &rng).doubles.map { Float($0) }
     }
 
+    /// `BLAS.gemm` (taking whichever kernel its rules pick) against the reference GEMM on
+    /// random operands with padded strides: within 1e-5 relative, and the padding of C's
+    /// rows untouched.
+    private func checkAgainstReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int,
+                                       beta: Float, _ rng: inout RandomGenerator, file: StaticString = #filePath, line: UInt = #line) {
+        let what = "m\(m) n\(n) k\(k) transA \(transA) transB \(transB) beta \(beta)"
+        let a = randomFloats((transA ? k : m) * lda, &rng)
+        let b = randomFloats((transB ? n : k) * ldb, &rng)
+        let c0 = randomFloats(m * ldc, &rng)
+        var c = c0, reference = c0
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
+                              b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                }
+                reference.withUnsafeMutableBufferPointer { pr in
+                    BLAS.referenceGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1,
+                                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                       beta: beta, c: pr.baseAddress!, ldc: ldc)
+                }
+            }
+        }
+        for i in 0..<m {
+            for j in n..<ldc where c[i * ldc + j] != c0[i * ldc + j] {
+                XCTFail("\(what): padding at row \(i), column \(j) written", file: file, line: line)
+            }
+        }
+        let err = relativeError(c.map(Double.init), reference.map(Double.init))
+        XCTAssertLessThan(err, 1e-5, "\(what): relative error \(err)", file: file, line: line)
+    }
+
     func testKernelAgainstReferenceGEMM() throws {
         try XCTSkipUnless(BLAS.skinnyKernelAvailable, "the kernel needs AVX-512")
         var rng = RandomGenerator(seed: 11)
@@ -35,34 +67,9 @@ final class SkinnyGEMMTests: XCTestCase {
                 for k in [1, 7, 33, 130] {
                     for transA in [false, true] {
                         let beta: Float = (m + k) % 2 == 0 ? 0 : 1
-                        let lda = (transA ? m : k) + 3, ldb = n + 5, ldc = n + 2
-                        let a = randomFloats((transA ? k : m) * lda, &rng)
-                        let b = randomFloats(k * ldb, &rng)
-                        let c0 = randomFloats(m * ldc, &rng)
-                        var c = c0, reference = c0
                         XCTAssertTrue(BLAS.usesSkinnyKernel(m: m, n: n, k: k))
-                        a.withUnsafeBufferPointer { pa in
-                            b.withUnsafeBufferPointer { pb in
-                                c.withUnsafeMutableBufferPointer { pc in
-                                    BLAS.gemm(transA: transA, transB: false, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
-                                              b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
-                                }
-                                reference.withUnsafeMutableBufferPointer { pr in
-                                    BLAS.referenceGEMM(transA: transA, transB: false, m: m, n: n, k: k, alpha: 1,
-                                                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
-                                                       beta: beta, c: pr.baseAddress!, ldc: ldc)
-                                }
-                            }
-                        }
-                        // Within C's rows only the first n columns are written; the padding
-                        // between rows must keep its values.
-                        for i in 0..<m {
-                            for j in n..<ldc {
-                                XCTAssertEqual(c[i * ldc + j], c0[i * ldc + j], "m\(m) n\(n) k\(k) transA \(transA): padding written")
-                            }
-                        }
-                        let err = relativeError(c.map(Double.init), reference.map(Double.init))
-                        XCTAssertLessThan(err, 1e-5, "m\(m) n\(n) k\(k) transA \(transA) beta \(beta): relative error \(err)")
+                        checkAgainstReference(transA: transA, transB: false, m: m, n: n, k: k,
+                                              lda: (transA ? m : k) + 3, ldb: n + 5, ldc: n + 2, beta: beta, &rng)
                         count += 1
                     }
                 }
@@ -92,32 +99,9 @@ final class SkinnyGEMMTests: XCTestCase {
             for n in [64, 65, 100, 128, 400, 777] {
                 for m in [32, 33, 34, 35, 70] {
                     for beta: Float in [0, 1] {
-                        let lda = k + 3, ldb = k + 1, ldc = n + 2
-                        let a = randomFloats(m * lda, &rng)
-                        let b = randomFloats(n * ldb, &rng)
-                        let c0 = randomFloats(m * ldc, &rng)
-                        var c = c0, reference = c0
                         XCTAssertTrue(BLAS.usesWideKernel(m: m, n: n, k: k))
-                        a.withUnsafeBufferPointer { pa in
-                            b.withUnsafeBufferPointer { pb in
-                                c.withUnsafeMutableBufferPointer { pc in
-                                    BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
-                                              b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
-                                }
-                                reference.withUnsafeMutableBufferPointer { pr in
-                                    BLAS.referenceGEMM(transA: false, transB: true, m: m, n: n, k: k, alpha: 1,
-                                                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
-                                                       beta: beta, c: pr.baseAddress!, ldc: ldc)
-                                }
-                            }
-                        }
-                        for i in 0..<m {
-                            for j in n..<ldc {
-                                XCTAssertEqual(c[i * ldc + j], c0[i * ldc + j], "m\(m) n\(n) k\(k): padding written")
-                            }
-                        }
-                        let err = relativeError(c.map(Double.init), reference.map(Double.init))
-                        XCTAssertLessThan(err, 1e-5, "m\(m) n\(n) k\(k) beta \(beta): relative error \(err)")
+                        checkAgainstReference(transA: false, transB: true, m: m, n: n, k: k,
+                                              lda: k + 3, ldb: k + 1, ldc: n + 2, beta: beta, &rng)
                         count += 1
                     }
                 }
