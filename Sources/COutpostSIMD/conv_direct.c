@@ -398,7 +398,6 @@ static tile16 tile16_at(const outpost_conv_shape *s, const layout *d, long t) {
     return r;
 }
 
-// One tile's input for a tap whose runs start at src.
 // acc[q][v] += k_q · x[v] for four broadcast scalars and V vectors: the inner step of the
 // forward and input-gradient blocks (4·V independent multiply-add chains).
 AVX512_INLINE void fma_4_by_v(__m512 acc[4][4], float k0, float k1, float k2, float k3, const __m512 *x, const int V) {
@@ -411,6 +410,7 @@ AVX512_INLINE void fma_4_by_v(__m512 acc[4][4], float k0, float k1, float k2, fl
     }
 }
 
+// One tile's input for a tap whose runs start at src.
 AVX512_INLINE __m512 load_tile(const float *src, long in0, long in1, const int split) {
     if (!split) return _mm512_loadu_ps(src + in0);
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(src + in0)), _mm256_loadu_ps(src + in1), 1);

@@ -39,6 +39,9 @@
 
 /// Rows 0..<R and vectors 0..<NV of C (the last vector masked by `last`) from steps 0..<k:
 /// A's element (i, p) at a[i·lda + p], or at a[p·lda + i] when T (transposed).
+/// The lanes of a last vector holding `tail` (1...16) columns.
+SK_INLINE __mmask16 tail_mask(int tail) { return (__mmask16)((1u << tail) - 1); }
+
 /// Stores rows 0..<R and vectors 0..<NV of accumulated sums into C (adding to it when
 /// `accumulate`), the last vector of each row under `last`: the end of every kernel block.
 SK_INLINE SK_AVX512 void store_block(const int R, const int NV, __m512 s[][4], float *c, long ldc, __mmask16 last,
@@ -156,7 +159,7 @@ SK_AVX512 static void skinny_sgemm_avx512(int transposed, long m, long n, long k
         long w = n - c0 < 64 ? n - c0 : 64;
         int nv = (int)((w + 15) / 16);
         int tail = (int)(w - 16 * (nv - 1));
-        __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
+        __mmask16 last = tail_mask(tail);
         skinny_panel_fn panel = panels[transposed ? 1 : 0][nv - 1];
         if (transposed) {
             for (long i0 = 0; i0 < m; i0 += SKINNY_TCOLS) {
@@ -247,7 +250,7 @@ SK_INLINE SK_AVX512 void wide_block(const int R, const int NV, long k, const flo
     SK_AVX512 static void wide_rows_##R(long k, const float *a, long lda, const float *t, long ldt, long w, float *c, \
                                         long ldc, __mmask16 last, int acc) {                                        \
         long j = 0;                                                                                                 \
-        for (; j + 64 < w || (j + 64 == w); j += 64)                                                                \
+        for (; j + 64 <= w; j += 64)                                                                \
             wide_block(R, 4, k, a, lda, t + j, ldt, c + j, ldc, (__mmask16)0xFFFF, acc);                            \
         if (j >= w) return;                                                                                         \
         switch ((int)((w - j + 15) / 16)) {                                                                         \
@@ -316,7 +319,7 @@ SK_AVX512 static void wide_sgemm_nt_avx512(long m, long n, long k, const float *
         for (long j = w; j < ldt; j++)
             for (long p = 0; p < k; p++) tile[p * ldt + j] = 0;
         int tail = (int)(w - (ldt - 16));
-        __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
+        __mmask16 last = tail_mask(tail);
         long i = 0;
         for (; i + 4 <= m; i += 4) wide_rows_4(k, a + i * lda, lda, tile, ldt, w, c + i * ldc + j0, ldc, last, accumulate);
         if (i + 2 <= m) {

@@ -61,6 +61,9 @@ extension Tensor {
         return zip(a, b).map { $0.squaredDistance($1) }.reduce(Tensor(scalar: 0, dtype: a[0].dtype), +)
     }
 
+    /// The smallest 1 − cos that a Float32 `cosineDistance` takes from its dot products.
+    static let cosineDistanceDotFormFloor = 1e-5
+
     /// 1 − cos(a, b) of two vectors given as lists of tensors (one vector: the weighted
     /// concatenation, layer l scaled by √weights[l]), with b fixed.
     ///
@@ -71,14 +74,11 @@ extension Tensor {
     /// S = Σ_l w_l‖a_l‖² and D = Σ_l w_l a_l·b_l/‖b‖: w_l (D/S^{3/2} a_l − b_l/(√S‖b‖)),
     /// one `linearCombination` per layer whose coefficients are built from S and D as
     /// graph nodes (`sumOfSquares`, `dot`), so higher orders hold too. Each layer is read
-    /// twice forward and once backward.
+    /// once forward (twice in Float64 or near a match, see below) and once backward.
     ///
     /// - Parameters:
     ///   - targetNormSquared: Σ_l w_l ‖b_l‖².
     ///   - weights: w_l per layer (1 when nil); layers of weight 0 are skipped.
-    /// The smallest 1 − cos that a Float32 `cosineDistance` takes from its dot products.
-    static let cosineDistanceDotFormFloor = 1e-5
-
     public static func cosineDistance(_ a: [Tensor], _ b: [Tensor], targetNormSquared: Double, weights: [Double]? = nil) -> Tensor {
         precondition(a.count == b.count && !a.isEmpty, "cosineDistance: \(a.count) tensors against \(b.count)")
         precondition(weights.map { $0.count == a.count } ?? true, "cosineDistance: \(weights?.count ?? 0) weights for \(a.count) tensors")
@@ -107,15 +107,16 @@ extension Tensor {
         // vectors, a third of this loss's memory traffic, is skipped; near a perfect match,
         // and always in Float64, the sum of squared differences keeps the precision.
         let fromDots = 1 - exactProducts * inverse * targetInverse
-        var value = 2 * fromDots
-        if dtype != .float32 || fromDots < Self.cosineDistanceDotFormFloor {
-            value = 0
-            for l in layers {
-                value += (weights?[l] ?? 1) * Kernels.scaledSquaredDistance(a[l].buffer, inverse, b[l].buffer, targetInverse)
-            }
+        let value: Double
+        if dtype == .float32 && fromDots >= Self.cosineDistanceDotFormFloor {
+            value = fromDots
+        } else {
+            value = layers.reduce(0.0) { sum, l in
+                sum + (weights?[l] ?? 1) * Kernels.scaledSquaredDistance(a[l].buffer, inverse, b[l].buffer, targetInverse)
+            } / 2
         }
         let inputs = layers.map { a[$0] }, targets = layers.map { b[$0] }, layerWeights = layers.map { weights?[$0] ?? 1 }
-        return record("cosine_distance", Tensor(scalar: value / 2, dtype: dtype), inputs) { g, _, need in
+        return record("cosine_distance", Tensor(scalar: value, dtype: dtype), inputs) { g, _, need in
             let root = sumSquares.sqrt()
             let alpha = g * products / (sumSquares * root), beta = -g / root * targetInverse
             return inputs.indices.map { i in
