@@ -102,6 +102,22 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertGreaterThan(count, 300)
     }
 
+    /// Output sizes follow PyTorch's floor rule, so a kernel longer than its padded input fits
+    /// no times and conv2d's check stops it; the truncating rule gave one output row there,
+    /// which the direct kernels computed by reading past the input (4×33, 5×5, stride 2).
+    func testOutputSizeFollowsTheFloorRule() {
+        let strided = Conv2dGeometry(stride: (2, 2), padding: (0, 0))
+        XCTAssertTrue(strided.outputSize(h: 4, w: 33, kh: 5, kw: 5) == (0, 15))
+        XCTAssertTrue(strided.outputSize(h: 5, w: 6, kh: 5, kw: 5) == (1, 1))
+        let padded = Conv2dGeometry(stride: (1, 1), padding: (1, 1))
+        XCTAssertTrue(padded.outputSize(h: 2, w: 3, kh: 5, kw: 5) == (0, 1))
+        let dilated = Conv2dGeometry(stride: (1, 1), padding: (0, 0), dilation: (2, 2))
+        XCTAssertTrue(dilated.outputSize(h: 4, w: 5, kh: 3, kw: 3) == (0, 1))
+        // Pooling windows: kernel 3, stride 3 on 2 pixels fits no times.
+        XCTAssertEqual(Shapes.windowPositions(size: 2, padding: 0, extent: 3, stride: 3), 0)
+        XCTAssertEqual(Shapes.windowPositions(size: 7, padding: 1, extent: 3, stride: 2), 4)
+    }
+
     func testUnusualGeometries() {
         // Asymmetric strides, paddings and dilations, non-square kernels, wide rows (several
         // vector tiles), stride 3, and an output a single pixel wide.

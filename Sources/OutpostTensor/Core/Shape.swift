@@ -13,6 +13,15 @@ enum Shapes {
         return s
     }
 
+    /// Positions of a window `extent` elements long that slides by `stride` over `size`
+    /// elements padded by `padding` on each side, by PyTorch's floor rule: 0 when the window
+    /// does not fit even once (Swift's division, which truncates toward zero, would give 1
+    /// for a window up to `stride` elements too long, and the kernels would read past the input).
+    static func windowPositions(size: Int, padding: Int, extent: Int, stride: Int) -> Int {
+        let room = size + 2 * padding - extent
+        return room < 0 ? 0 : room / stride + 1
+    }
+
     /// NumPy broadcasting of two shapes; nil when they are incompatible.
     static func broadcast(_ a: [Int], _ b: [Int]) -> [Int]? {
         let n = max(a.count, b.count)

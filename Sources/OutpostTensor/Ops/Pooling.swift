@@ -6,7 +6,8 @@ extension Tensor {
         precondition(kernel >= 1 && s >= 1 && padding >= 0 && padding * 2 <= kernel,
                      "maxPool2d: invalid kernel \(kernel), stride \(s), padding \(padding)")
         let (h, w) = (shape[2], shape[3])
-        let oh = (h + 2 * padding - kernel) / s + 1, ow = (w + 2 * padding - kernel) / s + 1
+        let oh = Shapes.windowPositions(size: h, padding: padding, extent: kernel, stride: s)
+        let ow = Shapes.windowPositions(size: w, padding: padding, extent: kernel, stride: s)
         precondition(oh > 0 && ow > 0, "maxPool2d: kernel \(kernel) does not fit input \(h)×\(w)")
         let planes = shape[0] * shape[1]
         let offsets: [Int]
@@ -40,7 +41,8 @@ extension Tensor {
         precondition(kernel >= 1 && s >= 1 && padding >= 0 && padding * 2 <= kernel,
                      "avgPool2d: invalid kernel \(kernel), stride \(s), padding \(padding)")
         let (h, w) = (shape[2], shape[3])
-        let oh = (h + 2 * padding - kernel) / s + 1, ow = (w + 2 * padding - kernel) / s + 1
+        let oh = Shapes.windowPositions(size: h, padding: padding, extent: kernel, stride: s)
+        let ow = Shapes.windowPositions(size: w, padding: padding, extent: kernel, stride: s)
         precondition(oh > 0 && ow > 0, "avgPool2d: kernel \(kernel) does not fit input \(h)×\(w)")
         func span(_ o: Int, _ size: Int) -> (clipped: Range<Int>, padded: Int) {
             let start = o * s - padding, end = Swift.min(start + kernel, size + padding)

@@ -19,10 +19,11 @@ public struct Conv2dGeometry: Sendable, Equatable {
         a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation && a.groups == b.groups
     }
 
-    /// Output height and width for an input of `h`×`w` and a `kh`×`kw` kernel.
+    /// Output height and width for an input of `h`×`w` and a `kh`×`kw` kernel; 0 in a
+    /// dimension where the (dilated) kernel does not fit the padded input.
     public func outputSize(h: Int, w: Int, kh: Int, kw: Int) -> (Int, Int) {
-        ((h + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1,
-         (w + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1)
+        (Shapes.windowPositions(size: h, padding: padding.0, extent: dilation.0 * (kh - 1) + 1, stride: stride.0),
+         Shapes.windowPositions(size: w, padding: padding.1, extent: dilation.1 * (kw - 1) + 1, stride: stride.1))
     }
 }
 
