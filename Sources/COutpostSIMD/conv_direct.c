@@ -305,7 +305,23 @@ AVX2 static void weight_grad_f32_avx2(const outpost_conv_shape *s, const layout 
 
 // Phase planes for Float with AVX2: stride 1 copies rows whole, stride 2 splits each row's
 // even and odd pixels with two shuffles per 16 pixels (the scalar loop moves one pixel per
-// iteration, which cost as much as a third of the convolution on LeNet's layers).
+// iteration, which cost as much as a third of the convolution on LeNet's layers). A row's
+// last partial block goes through the same shuffles with masked loads and stores: LeNet's
+// rows are 28, 14 and 32 pixels wide, so a scalar tail moved most of their pixels.
+
+// The first n lanes (none for n <= 0, all for n >= 8) as a mask for maskload/maskstore.
+AVX2_INLINE __m256i first_lanes(long n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Pixels 0, 2, ..., 14 and 1, 3, ..., 15 of the 16 in a and b, in order.
+AVX2_INLINE __m256 even_lanes(__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+AVX2_INLINE __m256 odd_lanes(__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+
 AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *x, float *xt) {
     if (s->sw > 2) { to_phases_f32(s, d, x, xt); return; }
     memset(xt, 0, sizeof(float) * (size_t)(s->cin * d->P));
@@ -320,12 +336,14 @@ AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d
             long k = 0;
             for (; 2 * k + 16 <= w; k += 8) {
                 __m256 a = _mm256_loadu_ps(src + 2 * k), b = _mm256_loadu_ps(src + 2 * k + 8);
-                _mm256_storeu_ps(ev + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8)));
-                _mm256_storeu_ps(od + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8)));
+                _mm256_storeu_ps(ev + k, even_lanes(a, b));
+                _mm256_storeu_ps(od + k, odd_lanes(a, b));
             }
-            for (; 2 * k < w; k++) {
-                ev[k] = src[2 * k];
-                if (2 * k + 1 < w) od[k] = src[2 * k + 1];
+            long rest = w - 2 * k;
+            if (rest > 0) {
+                __m256 a = _mm256_maskload_ps(src + 2 * k, first_lanes(rest)), b = _mm256_maskload_ps(src + 2 * k + 8, first_lanes(rest - 8));
+                _mm256_maskstore_ps(ev + k, first_lanes((rest + 1) / 2), even_lanes(a, b));
+                _mm256_maskstore_ps(od + k, first_lanes(rest / 2), odd_lanes(a, b));
             }
         }
 }
@@ -347,9 +365,12 @@ AVX2 static void from_phases_f32_avx2(const outpost_conv_shape *s, const layout 
                 _mm256_storeu_ps(dst + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20));
                 _mm256_storeu_ps(dst + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
             }
-            for (; 2 * k < w; k++) {
-                dst[2 * k] = ev[k];
-                if (2 * k + 1 < w) dst[2 * k + 1] = od[k];
+            long rest = w - 2 * k;
+            if (rest > 0) {
+                __m256 e = _mm256_maskload_ps(ev + k, first_lanes((rest + 1) / 2)), o = _mm256_maskload_ps(od + k, first_lanes(rest / 2));
+                __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+                _mm256_maskstore_ps(dst + 2 * k, first_lanes(rest), _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_maskstore_ps(dst + 2 * k + 8, first_lanes(rest - 8), _mm256_permute2f128_ps(lo, hi, 0x31));
             }
         }
 }

@@ -88,7 +88,7 @@ final class DirectConvolutionTests: XCTestCase {
             for k in [1, 3, 5] {
                 for stride in [1, 2] {
                     for padding in 0...2 {
-                        for (h, w, n) in [(7, 7, 1), (9, 13, 2), (16, 16, 3), (11, 6, 1)] {
+                        for (h, w, n) in [(7, 7, 1), (9, 13, 2), (16, 16, 3), (11, 6, 1), (5, 28, 1), (4, 33, 2)] {
                             let geo = Conv2dGeometry(stride: (stride, stride), padding: (padding, padding))
                             let (oh, ow) = geo.outputSize(h: h, w: w, kh: k, kw: k)
                             if oh <= 0 || ow <= 0 { continue }
