@@ -32,6 +32,12 @@ final class ElementwiseGradientTests: XCTestCase {
     func testActivations() {
         let x = awayFromZero([4, 6], seed: 9)
         checkGradients("sigmoid", [x]) { $0[0].sigmoid() }
+        // The gradient itself as a function of the input and the cotangent: the sigmoid's
+        // fused backward op and both of its own rules, to second order (sigmoid's fourth).
+        checkGradients("sigmoid gradient", [x, randn([4, 6], seed: 10)]) { xs in
+            let v = xs[0].requiresGrad ? xs[0] : xs[0].requiringGrad()
+            return grad(of: (v.sigmoid() * xs[1]).sum(), wrt: [v], createGraph: true)[0]
+        }
         checkGradients("tanh", [x]) { $0[0].tanh() }
         checkGradients("relu", [x]) { $0[0].relu() }
         checkGradients("leaky relu", [x]) { $0[0].leakyRelu(slope: 0.2) }

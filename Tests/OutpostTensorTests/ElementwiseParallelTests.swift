@@ -11,7 +11,7 @@ final class ElementwiseParallelTests: XCTestCase {
         .clamp(-0.5, 0.75), .inRange(-0.25, 0.5), .leakyRelu(0.1), .positiveMask(slope: 0.2),
         .greaterThan(0.1), .lessThan(-0.1), .isNaNMask,
     ]
-    private static let binaryOps: [BinaryOp] = [.add, .sub, .mul, .div, .pow, .maximum, .minimum, .equal, .greater]
+    private static let binaryOps: [BinaryOp] = [.add, .sub, .mul, .div, .pow, .maximum, .minimum, .equal, .greater, .sigmoidBackward]
 
     private func buffer(_ count: Int, dtype: DType, seed: Int, positive: Bool = false) -> Buffer {
         let b = Buffer(count: count, dtype: dtype)

@@ -1,7 +1,17 @@
 import Foundation
 
 extension Tensor {
-    public func sigmoid() -> Tensor { unaryOp("sigmoid", .sigmoid) { g, out, _ in [g * out * (1 - out)] } }
+    public func sigmoid() -> Tensor { unaryOp("sigmoid", .sigmoid) { g, out, _ in [Tensor.sigmoidBackward(g, out)] } }
+
+    /// g · s · (1 − s), the cotangent g through a sigmoid whose output is s: one op where
+    /// the rule written out takes three, with the same roundings in the same order. Attacks
+    /// differentiate it again, so it has its own rule.
+    static func sigmoidBackward(_ g: Tensor, _ s: Tensor) -> Tensor {
+        precondition(g.shape == s.shape, "sigmoid backward: cotangent \(g.shape) does not match output \(s.shape)")
+        return binaryOp("sigmoid_backward", g, s, .sigmoidBackward) { c, _, needs in
+            [needs[0] ? sigmoidBackward(c, s) : nil, needs[1] ? c * g * (1 - s * 2) : nil]
+        }
+    }
     public func tanh() -> Tensor { unaryOp("tanh", .tanh) { g, out, _ in [g * (1 - out.squared())] } }
     public func relu() -> Tensor {
         let x = self

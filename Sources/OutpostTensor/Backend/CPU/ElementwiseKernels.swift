@@ -24,6 +24,8 @@ enum BinaryOp {
     case equal
     /// 1 where a > b, else 0.
     case greater
+    /// a · b · (1 − b): the cotangent a through a sigmoid whose output is b, in one pass.
+    case sigmoidBackward
 }
 
 enum Kernels {
@@ -184,6 +186,7 @@ enum Kernels {
         case .minimum: flat2(a, aScalar, b, bScalar, y, r) { Swift.min($0, $1) }
         case .equal: flat2(a, aScalar, b, bScalar, y, r) { $0 == $1 ? 1 : 0 }
         case .greater: flat2(a, aScalar, b, bScalar, y, r) { $0 > $1 ? 1 : 0 }
+        case .sigmoidBackward: flat2(a, aScalar, b, bScalar, y, r) { $0 * $1 * (1 - $1) }
         }
     }
 
@@ -209,6 +212,7 @@ enum Kernels {
         case .minimum: zip2Rows(a, b, y, dims, strides, rows) { Swift.min($0, $1) }
         case .equal: zip2Rows(a, b, y, dims, strides, rows) { $0 == $1 ? 1 : 0 }
         case .greater: zip2Rows(a, b, y, dims, strides, rows) { $0 > $1 ? 1 : 0 }
+        case .sigmoidBackward: zip2Rows(a, b, y, dims, strides, rows) { $0 * $1 * (1 - $1) }
         }
     }
 
