@@ -110,6 +110,26 @@ static void sigmoid_f32_scalar(const float *x, float *y, long n) {
     for (long j = 0; j < n; j++) y[j] = sigmoid1(x[j]);
 }
 
+// MARK: Denormals
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+// FTZ (bit 15) writes denormal results as zero; DAZ (bit 6) reads denormal inputs as zero.
+// Every x86-64 CPU with SSE2 has both.
+#define OUTPOST_DENORMAL_BITS 0x8040u
+int outpost_flushing_denormals(void) { return (_mm_getcsr() & OUTPOST_DENORMAL_BITS) == OUTPOST_DENORMAL_BITS; }
+int outpost_flush_denormals(int on) {
+    unsigned int csr = _mm_getcsr();
+    int previous = (csr & OUTPOST_DENORMAL_BITS) == OUTPOST_DENORMAL_BITS;
+    unsigned int wanted = on ? (csr | OUTPOST_DENORMAL_BITS) : (csr & ~OUTPOST_DENORMAL_BITS);
+    if (wanted != csr) _mm_setcsr(wanted);
+    return previous;
+}
+#else
+int outpost_flushing_denormals(void) { return -1; }
+int outpost_flush_denormals(int on) { (void)on; return -1; }
+#endif
+
 // MARK: AVX2 + FMA
 
 #if defined(__x86_64__) || defined(_M_X64)

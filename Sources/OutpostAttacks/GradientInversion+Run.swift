@@ -15,14 +15,17 @@ extension GradientInversion {
     }
 
     /// Runs every trial. Trial t starts from dummy data drawn with `seed` and t, so trials are
-    /// reproducible one by one (a resumed run can redo just the missing ones).
+    /// reproducible one by one (a resumed run can redo just the missing ones). The trials run
+    /// with denormal floats flushed to zero (`Engine.withDenormalsFlushed`).
     public func run(on target: AttackTarget, seed: UInt64, trialIndices: [Int]? = nil,
                     progress: ((AttackProgress) -> Void)? = nil) throws -> AttackOutcome {
         try validate(target)
         let problem = try MatchingProblem(self, target)
         let inferred = labels == .inferred ? problem.fixedLabels : nil
         let indices = trialIndices ?? Array(0..<trials)
-        let results = try indices.map { t in try runTrial(t, problem, seed: seed, progress: progress) }
+        let results = try Engine.withDenormalsFlushed {
+            try indices.map { t in try runTrial(t, problem, seed: seed, progress: progress) }
+        }
         return AttackOutcome(attack: name, trials: results, inferredLabels: inferred)
     }
 

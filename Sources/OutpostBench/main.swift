@@ -19,11 +19,14 @@ struct Options {
     var soteria = false
     /// Time the wide 3×3 convolutions' kernels, Winograd against im2col.
     var conv = false
+    /// Run the workloads without flushing denormals (the engine's behaviour outside its scopes).
+    var keepDenormals = false
 }
 
 func usage() -> Never {
     print("""
     usage: outpost-bench [--seconds S] [--warmup S] [--threads N] [--only W1,W3] [--json] [--check | --check-only]
+                         [--keep-denormals]
 
       --seconds S   timed seconds per workload (default 5)
       --warmup S    untimed seconds per workload before timing (default 1)
@@ -36,6 +39,9 @@ func usage() -> Never {
       --check       after the timed part, run W1's attack to convergence and require
                     MSE < 1e-3 to the true image (exit 1 otherwise)
       --check-only  only the convergence check
+      --keep-denormals  run the workloads without flushing denormal floats to zero (by
+                    default they run inside Engine.withDenormalsFlushed, as attacks and
+                    local training do)
       --soteria     instead of the workloads: time one local step's Soteria sensitivities
                     (W3's LeNet on 1x28x28, batches 1, 8, 32) with one backward pass per
                     feature and with replicated-batch passes at several graph budgets,
@@ -63,6 +69,7 @@ func parseOptions() -> Options {
         case "--check-only": o.check = true; o.checkOnly = true
         case "--soteria": o.soteria = true
         case "--conv": o.conv = true
+        case "--keep-denormals": o.keepDenormals = true
         default: usage()
         }
     }
@@ -82,7 +89,8 @@ if options.soteria {
 var results: [BenchmarkMeasurement] = []
 if !options.checkOnly {
     for id in Benchmarks.ids where options.only?.contains(id) ?? true {
-        guard let m = Benchmarks.measure(id, seconds: options.seconds, warmup: options.warmup, count: options.count) else { continue }
+        guard let m = Benchmarks.measure(id, seconds: options.seconds, warmup: options.warmup, count: options.count,
+                                              flushDenormals: !options.keepDenormals) else { continue }
         results.append(m)
         if !options.json { print(Benchmarks.line(m)) }
     }
@@ -97,5 +105,5 @@ if options.check {
     }
 }
 
-if options.json { print(Benchmarks.json(results, threads: options.threads, check: check)) }
+if options.json { print(Benchmarks.json(results, threads: options.threads, check: check, flushDenormals: !options.keepDenormals)) }
 if let check, !check.passed { exit(1) }

@@ -34,9 +34,15 @@ public enum Benchmarks {
     public static var ids: [String] { allWorkloads.map(\.id) }
 
     /// Runs workload `id` for `seconds` after `warmup` seconds (or, with `count`, exactly
-    /// `count` chunks after one warm-up chunk, for profilers); nil for an unknown id.
-    public static func measure(_ id: String, seconds: Double, warmup: Double, count: Int? = nil) -> BenchmarkMeasurement? {
+    /// `count` chunks after one warm-up chunk, for profilers); nil for an unknown id. With
+    /// `flushDenormals` (the default) the workload runs as the attack runner and local
+    /// training do, inside `Engine.withDenormalsFlushed`.
+    public static func measure(_ id: String, seconds: Double, warmup: Double, count: Int? = nil,
+                               flushDenormals: Bool = true) -> BenchmarkMeasurement? {
         guard let make = allWorkloads.first(where: { $0.id == id })?.make else { return nil }
+        if flushDenormals {
+            return Engine.withDenormalsFlushed { OutpostBenchmarks.measure(make, seconds: seconds, warmup: warmup, count: count) }
+        }
         return OutpostBenchmarks.measure(make, seconds: seconds, warmup: warmup, count: count)
     }
 
@@ -50,12 +56,13 @@ public enum Benchmarks {
     public static func soteria() { soteriaTiming() }
 
     /// One JSON object: engine, threads, BLAS core, each workload's rate and the check.
-    public static func json(_ results: [BenchmarkMeasurement], threads: Int, check: ConvergenceCheck?) -> String {
+    public static func json(_ results: [BenchmarkMeasurement], threads: Int, check: ConvergenceCheck?, flushDenormals: Bool = true) -> String {
         var fields: [String] = []
         for m in results {
             fields.append("\"\(m.id)\": {\"name\": \"\(m.name)\", \"unit\": \"\(m.unit)\", \"rate\": \(m.rate), \"units\": \(m.units), \"seconds\": \(m.seconds)}")
         }
-        var object = "{\"engine\": \"outpost\", \"threads\": \(threads), \"blas\": \"\(Engine.blasCore)\", \"workloads\": {\(fields.joined(separator: ", "))}"
+        var object = "{\"engine\": \"outpost\", \"threads\": \(threads), \"blas\": \"\(Engine.blasCore)\", "
+            + "\"flush_denormals\": \(flushDenormals && Engine.canFlushDenormals), \"workloads\": {\(fields.joined(separator: ", "))}"
         if let check { object += ", \"check\": {\"mse\": \(check.mse), \"steps\": \(check.steps), \"passed\": \(check.passed)}" }
         return object + "}"
     }

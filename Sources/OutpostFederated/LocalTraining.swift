@@ -101,7 +101,13 @@ struct LocalTrainer {
         return stream.next()
     }
 
+    /// The client's local training and its payload, computed with denormal floats flushed
+    /// to zero (`Engine.withDenormalsFlushed`).
     func run() throws -> ClientOutcome {
+        try Engine.withDenormalsFlushed { try train() }
+    }
+
+    private func train() throws -> ClientOutcome {
         let start = ContinuousClock.now
         var defenseSeconds = 0.0
         let network = context.network

@@ -12,6 +12,11 @@ default spinning workers lose their time slices (seen here: W1 at 3-6 evals/s in
 120), on a quiet one PASSIVE's sleeping workers wake too slowly for ops of a few microseconds
 (W1 at about 55 instead of 130). So by default (--torch-omp best) PyTorch runs under both in
 every round and its faster figure counts; --torch-omp passive or default picks one.
+
+Both engines run in the same floating-point mode: by default with denormal floats flushed to
+zero (outpost-bench's default, as Outpost's attacks and local training run; PyTorch after
+torch.set_flush_denormal(True)), with --denormals keep both keep them. Values drift into
+denormals in the batch-1 attacks, where either engine then runs up to 1.6x slower.
 """
 import argparse
 import json
@@ -54,7 +59,10 @@ def main():
     ap.add_argument("--torch-omp", choices=["best", "passive", "default"], default="best",
                     help="PyTorch's OpenMP wait policy: PASSIVE, the default (spinning), or both in every round "
                          "with the faster one counted (the default)")
-    ap.add_argument("--baseline", help="an older outpost-bench to run in the same rounds (before/after figures)")
+    ap.add_argument("--denormals", choices=["flush", "keep"], default="flush",
+                    help="both engines flush denormal floats to zero (the default) or both keep them")
+    ap.add_argument("--baseline", help="an older outpost-bench to run in the same rounds (before/after figures; "
+                                       "run as it is, whatever --denormals says)")
     ap.add_argument("--json", help="also write all rates and ratios to this file")
     a = ap.parse_args()
 
@@ -65,8 +73,8 @@ def main():
     policies = {"best": [("passive", passive_env), ("spin", env)], "passive": [("passive", passive_env)],
                 "default": [("spin", env)]}[a.torch_omp]
     common = ["--seconds", str(a.seconds), "--warmup", str(a.warmup), "--threads", str(a.threads), "--json"]
-    swift_cmd = [a.bench] + common
-    torch_cmd = [a.torch_python, os.path.join(HERE, "torch_workloads.py")] + common
+    swift_cmd = [a.bench] + common + (["--keep-denormals"] if a.denormals == "keep" else [])
+    torch_cmd = [a.torch_python, os.path.join(HERE, "torch_workloads.py")] + common + (["--flush-denormal"] if a.denormals == "flush" else [])
 
     rates = {w: {"outpost": [], "torch": [], "before": [], "torch-passive": [], "torch-spin": []} for w in ids}
     meta = {}
@@ -91,7 +99,8 @@ def main():
           f"(+{a.warmup:g} s warm-up) per workload and engine")
     policy = {"best": "per round the faster of OMP_WAIT_POLICY=PASSIVE and the default", "passive": "OMP_WAIT_POLICY=PASSIVE",
               "default": "OpenMP's default wait policy"}[a.torch_omp]
-    print(f"outpost: BLAS kernels {meta['outpost'].get('blas', '?')}; torch {meta['torch'].get('version', '?')} ({policy})")
+    print(f"outpost: BLAS kernels {meta['outpost'].get('blas', '?')}; torch {meta['torch'].get('version', '?')} ({policy}); "
+          f"denormals {'flushed to zero' if a.denormals == 'flush' else 'kept'} in both")
     print()
     before = " Outpost before (median) | after/before |" if a.baseline else ""
     print("| workload | unit | Outpost (median) | PyTorch (median) | ratio of medians | median of round ratios | target |" + before)
@@ -112,7 +121,7 @@ def main():
         print(f"| {w} {name} | {unit} | {mo:,.2f} | {mt:,.2f} | {mo / mt:.2f}x | {pair:.2f}x | {TARGETS.get(w, 0)}x |" + extra)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"machine": cpu_model(), "threads": a.threads, "rounds": a.rounds, "seconds": a.seconds,
+            json.dump({"machine": cpu_model(), "threads": a.threads, "rounds": a.rounds, "seconds": a.seconds, "denormals": a.denormals,
                        "outpost": meta.get("outpost"), "torch": meta.get("torch"), "workloads": summary}, f, indent=1)
 
 

@@ -9,6 +9,7 @@ it prints one JSON object shaped like `outpost-bench --json`.
 """
 import argparse
 import json
+import sys
 import time
 
 import torch
@@ -311,8 +312,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--flush-denormal", action="store_true",
+                    help="torch.set_flush_denormal(True): denormal floats read and written as zero (default: off, as in PyTorch)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.flush_denormal and not torch.set_flush_denormal(True):
+        sys.exit("torch_workloads.py: this CPU cannot flush denormals")
     results = {}
     for wid in [w.strip().upper() for w in a.only.split(",")]:
         results[wid] = measure(WORKLOADS[wid], a.seconds, a.warmup)
@@ -320,7 +325,7 @@ def main():
             m = results[wid]
             print(f"{wid} {m['name']:<13} {m['rate']:12.2f} {m['unit']}  ({m['units']} in {m['seconds']:.2f} s)", flush=True)
     if a.json:
-        print(json.dumps({"engine": "torch", "version": torch.__version__, "threads": a.threads,
+        print(json.dumps({"engine": "torch", "version": torch.__version__, "threads": a.threads, "flush_denormal": a.flush_denormal,
                           "interop_threads": torch.get_num_interop_threads(), "workloads": results}))
 
 

@@ -120,6 +120,13 @@ int outpost_wide_sgemm_nt(long m, long n, long k, const float *a, long lda, cons
 /// Which code path the functions above take: "avx2" or "scalar".
 const char *outpost_simd_path(void);
 
+/// Denormal Float and Double values read and written as zero on the calling thread (x86's
+/// MXCSR flush-to-zero and denormals-are-zero bits): set to `on` (0 or 1), returning the
+/// previous setting. Returns -1 and changes nothing where the CPU has no such mode.
+int outpost_flush_denormals(int on);
+/// The calling thread's setting: 1 flushing, 0 not, -1 where the CPU has no such mode.
+int outpost_flushing_denormals(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,6 +27,9 @@ final class WorkerPool: @unchecked Sendable {
     private let claim = Atomic<UInt64>(0)
     /// Unmanaged pointer to the running `Job`, and its chunk count.
     private let jobPointer = Atomic<UInt>(0)
+    /// The caller's denormal mode (`outpost_flushing_denormals`), which the workers take on
+    /// for its chunks so that a result does not depend on which thread computed it.
+    private let jobFlushesDenormals = Atomic<Int>(0)
     private let jobChunks = Atomic<Int>(0)
     private let finished = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
@@ -134,6 +137,7 @@ final class WorkerPool: @unchecked Sendable {
             finished.store(0, ordering: .relaxed)
             jobChunks.store(count, ordering: .relaxed)
             jobPointer.store(raw, ordering: .relaxed)
+            jobFlushesDenormals.store(Int(outpost_flushing_denormals()), ordering: .relaxed)
             claim.store(generation << 32, ordering: .sequentiallyConsistent)
             if asleep.load(ordering: .sequentiallyConsistent) > 0 { wakeSleepers() }
             work(generation: generation, count: count, job: raw)
@@ -185,9 +189,15 @@ final class WorkerPool: @unchecked Sendable {
 
     private func workerLoop() {
         var seen = claim.load(ordering: .acquiring) >> 32
+        var flushing = Int(outpost_flushing_denormals())
         while true {
             let generation = waitForJob(after: seen)
             seen = generation
+            let mode = jobFlushesDenormals.load(ordering: .acquiring)
+            if mode >= 0 && mode != flushing {
+                outpost_flush_denormals(Int32(mode))
+                flushing = mode
+            }
             let count = jobChunks.load(ordering: .acquiring)
             let raw = jobPointer.load(ordering: .acquiring)
             if raw != 0 { work(generation: generation, count: count, job: raw) }
