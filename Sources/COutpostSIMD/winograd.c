@@ -278,6 +278,289 @@ static inline __attribute__((always_inline)) void weight_adjoint_body(const outp
         }
 }
 
+// Transforms of Winograd F(4×4, 3×3), the same contracts as the F(2×2, 3×3) ones above with
+// 6×6 input tiles, 4×4 output tiles and 36 matrices ξ = 6i + j. With the interpolation
+// points 0, ±1, ±2, ∞ (Lavin & Gray):
+//   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+//   G  = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1],
+//   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// Output tile (ty, tx) is 4×4 pixels at (4ty, 4tx) and reads the 6×6 input patch at padded
+// coordinates (4ty, 4tx); consecutive tiles share two input rows (and columns). 36 products
+// per 16 outputs where F(2,3) has 64, but the larger points amplify rounding (up to 8 and
+// 1/24 in the matrices), so Float32 results land further from exact ones (see the tests).
+
+// The 1-D steps, each applied along rows and then along columns: Bᵀ d, its adjoint B p,
+// Aᵀ m, its adjoint A e, G g and its adjoint Gᵀ d. Shared terms are formed once.
+static inline __attribute__((always_inline)) void bt6(float d0, float d1, float d2, float d3, float d4, float d5, float o[6]) {
+    float a = d4 - 4.0f * d2, b = d3 - 4.0f * d1;
+    float c = d4 - d2, e = 2.0f * (d3 - d1);
+    o[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    o[1] = a + b;
+    o[2] = a - b;
+    o[3] = c + e;
+    o[4] = c - e;
+    o[5] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+static inline __attribute__((always_inline)) void b6(float p0, float p1, float p2, float p3, float p4, float p5, float o[6]) {
+    float s12 = p1 + p2, d12 = p2 - p1, s34 = p3 + p4, d34 = p3 - p4;
+    o[0] = 4.0f * p0;
+    o[1] = 4.0f * (d12 + p5) - 2.0f * d34;
+    o[2] = -5.0f * p0 - 4.0f * s12 - s34;
+    o[3] = 2.0f * d34 - d12 - 5.0f * p5;
+    o[4] = p0 + s12 + s34;
+    o[5] = p5;
+}
+
+static inline __attribute__((always_inline)) void at6(float m0, float m1, float m2, float m3, float m4, float m5, float o[4]) {
+    float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    o[0] = m0 + s12 + s34;
+    o[1] = d12 + 2.0f * d34;
+    o[2] = s12 + 4.0f * s34;
+    o[3] = d12 + 8.0f * d34 + m5;
+}
+
+static inline __attribute__((always_inline)) void a6(float e0, float e1, float e2, float e3, float o[6]) {
+    float s02 = e0 + e2, s13 = e1 + e3, p02 = e0 + 4.0f * e2, p13 = 2.0f * e1 + 8.0f * e3;
+    o[0] = e0;
+    o[1] = s02 + s13;
+    o[2] = s02 - s13;
+    o[3] = p02 + p13;
+    o[4] = p02 - p13;
+    o[5] = e3;
+}
+
+static inline __attribute__((always_inline)) void g6(float g0, float g1, float g2, float o[6]) {
+    float s02 = g0 + g2, t02 = g0 / 24.0f + g2 / 6.0f;
+    o[0] = 0.25f * g0;
+    o[1] = -(s02 + g1) / 6.0f;
+    o[2] = -(s02 - g1) / 6.0f;
+    o[3] = t02 + g1 / 12.0f;
+    o[4] = t02 - g1 / 12.0f;
+    o[5] = g2;
+}
+
+static inline __attribute__((always_inline)) void gt6(const float d[6], float o[3]) {
+    float s12 = d[1] + d[2], d12 = d[2] - d[1], s34 = d[3] + d[4], d34 = d[3] - d[4];
+    o[0] = 0.25f * d[0] - s12 / 6.0f + s34 / 24.0f;
+    o[1] = d12 / 6.0f + d34 / 12.0f;
+    o[2] = (s34 - s12) / 6.0f + d[5];
+}
+
+// Input transform: V[ξ][c][t] = (Bᵀ d B)[ξ] for channels c0..<c1 and tile rows r0..<r1.
+static inline __attribute__((always_inline)) void input43_body(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs,
+                                                               long c0, long c1, long r0, long r1, float *scratch) {
+    const long tw = s->tw, width = 4 * tw + 2;
+    float *row = scratch;            // width
+    float *r = row + width;          // 36 * tw: Bᵀ along each of the tile row's 6 input rows
+    for (long c = c0; c < c1; c++)
+        for (long tr = r0; tr < r1; tr++) {
+            long img = tr / s->th, ty = tr % s->th;
+            const float *plane = x + (img * s->cin + c) * s->h * s->w;
+            for (long k = 0; k < 6; k++) {
+                long y = 4 * ty + k - s->pad;
+                padded_row(y >= 0 && y < s->h ? plane + y * s->w : NULL, s->w, s->pad, width, row);
+                float *q = r + 6 * k * tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    const float *d = row + 4 * tx;
+                    float o[6];
+                    bt6(d[0], d[1], d[2], d[3], d[4], d[5], o);
+                    for (long j = 0; j < 6; j++) q[j * tw + tx] = o[j];
+                }
+            }
+            long t0 = (tr - r0) * tw;
+            for (long j = 0; j < 6; j++) {
+                const float *q = r + j * tw;
+                float *dst = v + j * xs + c * ldv + t0;
+                for (long tx = 0; tx < tw; tx++) {
+                    float o[6];
+                    bt6(q[tx], q[6 * tw + tx], q[12 * tw + tx], q[18 * tw + tx], q[24 * tw + tx], q[30 * tw + tx], o);
+                    for (long i = 0; i < 6; i++) dst[6 * i * xs + tx] = o[i];
+                }
+            }
+        }
+}
+
+// Adjoint of the input transform, as input_adjoint_body: tile rows ty and ty + 1 share two
+// input rows, which go to dx (added) or to `edge` (written) by the same rule.
+static inline __attribute__((always_inline)) void input_adjoint43_body(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx,
+                                                                       long c0, long c1, long r0, long r1, float *edge, float *scratch) {
+    const long tw = s->tw, width = 4 * tw + 2;
+    float *r = scratch;                // 36 * tw
+    float *acc = r + 36 * tw;          // (4 * th + 2) * width: padded rows of one segment
+    for (long c = c0; c < c1; c++)
+        for (long seg = r0; seg < r1;) {
+            long img = seg / s->th, ty0 = seg % s->th;
+            long ty1 = s->th < ty0 + (r1 - seg) ? s->th : ty0 + (r1 - seg);
+            long rows = 4 * (ty1 - ty0) + 2;
+            memset(acc, 0, sizeof(float) * (size_t)(rows * width));
+            for (long ty = ty0; ty < ty1; ty++) {
+                long t0 = (img * s->th + ty - r0) * tw;
+                // Adjoint of the column step: r[(6k + j)·tw + tx] is row k's cotangent at j.
+                for (long j = 0; j < 6; j++) {
+                    const float *src = q + j * xs + c * ldq + t0;
+                    float *dst = r + j * tw;
+                    for (long tx = 0; tx < tw; tx++) {
+                        float o[6];
+                        b6(src[tx], src[6 * xs + tx], src[12 * xs + tx], src[18 * xs + tx], src[24 * xs + tx], src[30 * xs + tx], o);
+                        for (long k = 0; k < 6; k++) dst[6 * k * tw + tx] = o[k];
+                    }
+                }
+                // Adjoint of the row step into the segment's rows 4(ty − ty0) + k: columns
+                // 4tx..4tx+3 first, then the two each tile shares with the next, so no pass
+                // reads its own stores.
+                for (long k = 0; k < 6; k++) {
+                    float *row = acc + (4 * (ty - ty0) + k) * width;
+                    const float *p = r + 6 * k * tw;
+                    for (long tx = 0; tx < tw; tx++) {
+                        float o[6];
+                        b6(p[tx], p[tw + tx], p[2 * tw + tx], p[3 * tw + tx], p[4 * tw + tx], p[5 * tw + tx], o);
+                        for (long l = 0; l < 4; l++) row[4 * tx + l] += o[l];
+                    }
+                    for (long tx = 0; tx < tw; tx++) {
+                        float o[6];
+                        b6(p[tx], p[tw + tx], p[2 * tw + tx], p[3 * tw + tx], p[4 * tw + tx], p[5 * tw + tx], o);
+                        row[4 * tx + 4] += o[4];
+                        row[4 * tx + 5] += o[5];
+                    }
+                }
+            }
+            float *plane = dx + (img * s->cin + c) * s->h * s->w;
+            long count = s->w < width - s->pad ? s->w : width - s->pad;
+            for (long k = 0; k < rows; k++) {
+                long y = 4 * ty0 + k - s->pad;
+                if (y < 0 || y >= s->h) continue;
+                const float *src = acc + k * width + s->pad;
+                float *dst = plane + y * s->w;
+                if (k < 2 && ty0 > 0) {
+                    if (edge && seg == r0) {
+                        float *e = edge + ((c - c0) * 2 + k) * s->w;
+                        memcpy(e, src, sizeof(float) * (size_t)count);
+                        if (count < s->w) memset(e + count, 0, sizeof(float) * (size_t)(s->w - count));
+                    } else {
+                        for (long i = 0; i < count; i++) dst[i] += src[i];
+                    }
+                } else {
+                    memcpy(dst, src, sizeof(float) * (size_t)count);
+                    if (count < s->w) memset(dst + count, 0, sizeof(float) * (size_t)(s->w - count));
+                }
+            }
+            seg += ty1 - ty0;
+        }
+}
+
+// Output transform: y for output channels o0..<o1 and tile rows r0..<r1 from M[ξ][o][t].
+static inline __attribute__((always_inline)) void output43_body(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y,
+                                                                long o0, long o1, long r0, long r1, float *scratch) {
+    const long tw = s->tw;
+    float *z = scratch;               // 24 * tw: Aᵀ M, z[(6a + j)·tw + tx]
+    float *out = z + 24 * tw;         // one output row, 4*tw wide
+    for (long o = o0; o < o1; o++)
+        for (long tr = r0; tr < r1; tr++) {
+            long img = tr / s->th, ty = tr % s->th;
+            float *plane = y + (img * s->cout + o) * s->oh * s->ow;
+            long t0 = (tr - r0) * tw;
+            for (long j = 0; j < 6; j++) {
+                const float *src = m + j * xs + o * ldm + t0;
+                float *dst = z + j * tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    float e[4];
+                    at6(src[tx], src[6 * xs + tx], src[12 * xs + tx], src[18 * xs + tx], src[24 * xs + tx], src[30 * xs + tx], e);
+                    for (long a = 0; a < 4; a++) dst[6 * a * tw + tx] = e[a];
+                }
+            }
+            for (long a = 0; a < 4; a++) {
+                long yy = 4 * ty + a;
+                if (yy >= s->oh) break;
+                const float *za = z + 6 * a * tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    float e[4];
+                    at6(za[tx], za[tw + tx], za[2 * tw + tx], za[3 * tw + tx], za[4 * tw + tx], za[5 * tw + tx], e);
+                    for (long b = 0; b < 4; b++) out[4 * tx + b] = e[b];
+                }
+                memcpy(plane + yy * s->ow, out, sizeof(float) * (size_t)s->ow);
+            }
+        }
+}
+
+// Adjoint of the output transform: P[ξ][o][t] = (A dY Aᵀ)[ξ] for output channels o0..<o1 and
+// tile rows r0..<r1 (pixels past the output's last row or column count as zero).
+static inline __attribute__((always_inline)) void output_adjoint43_body(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs,
+                                                                        long o0, long o1, long r0, long r1, float *scratch) {
+    const long tw = s->tw;
+    float *in = scratch;              // one cotangent row, 4*tw wide (zero padded)
+    float *z = in + 4 * tw;           // 24 * tw: dY A along rows a = 0..3, z[(6a + j)·tw + tx]
+    for (long o = o0; o < o1; o++)
+        for (long tr = r0; tr < r1; tr++) {
+            long img = tr / s->th, ty = tr % s->th;
+            const float *plane = gy + (img * s->cout + o) * s->oh * s->ow;
+            for (long a = 0; a < 4; a++) {
+                long yy = 4 * ty + a;
+                if (yy < s->oh) {
+                    memcpy(in, plane + yy * s->ow, sizeof(float) * (size_t)s->ow);
+                    if (s->ow < 4 * tw) memset(in + s->ow, 0, sizeof(float) * (size_t)(4 * tw - s->ow));
+                } else {
+                    memset(in, 0, sizeof(float) * (size_t)(4 * tw));
+                }
+                float *za = z + 6 * a * tw;
+                for (long tx = 0; tx < tw; tx++) {
+                    const float *e = in + 4 * tx;
+                    float o6[6];
+                    a6(e[0], e[1], e[2], e[3], o6);
+                    for (long j = 0; j < 6; j++) za[j * tw + tx] = o6[j];
+                }
+            }
+            long t0 = (tr - r0) * tw;
+            for (long j = 0; j < 6; j++) {
+                const float *zj = z + j * tw;
+                float *dst = p + j * xs + o * ldp + t0;
+                for (long tx = 0; tx < tw; tx++) {
+                    float o6[6];
+                    a6(zj[tx], zj[6 * tw + tx], zj[12 * tw + tx], zj[18 * tw + tx], o6);
+                    for (long i = 0; i < 6; i++) dst[6 * i * xs + tx] = o6[i];
+                }
+            }
+        }
+}
+
+// Weight transform: U[ξ][o][c] = (G g Gᵀ)[ξ] for output channels o0..<o1.
+static inline __attribute__((always_inline)) void weight43_body(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1) {
+    for (long o = o0; o < o1; o++)
+        for (long c = 0; c < s->cin; c++) {
+            const float *g = w + (o * s->cin + c) * 9;
+            float t[3][6];   // G g, column j of g in t[j]
+            for (long j = 0; j < 3; j++) g6(g[j], g[3 + j], g[6 + j], t[j]);
+            float *dst = u + o * s->cin + c;
+            for (long i = 0; i < 6; i++) {
+                float row[6];
+                g6(t[0][i], t[1][i], t[2][i], row);
+                for (long j = 0; j < 6; j++) dst[(6 * i + j) * xs] = row[j];
+            }
+        }
+}
+
+// Adjoint of the weight transform: dw (written) for output channels o0..<o1 from dU[ξ][o][c].
+static inline __attribute__((always_inline)) void weight_adjoint43_body(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1) {
+    for (long o = o0; o < o1; o++)
+        for (long c = 0; c < s->cin; c++) {
+            const float *src = du + o * s->cin + c;
+            float t[6][3];   // dU G, per row i
+            for (long i = 0; i < 6; i++) {
+                float d[6];
+                for (long j = 0; j < 6; j++) d[j] = src[(6 * i + j) * xs];
+                gt6(d, t[i]);
+            }
+            float *g = dw + (o * s->cin + c) * 9;
+            for (long j = 0; j < 3; j++) {
+                float d[6] = {t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]}, col[3];
+                gt6(d, col);
+                g[j] = col[0];
+                g[3 + j] = col[1];
+                g[6 + j] = col[2];
+            }
+        }
+}
+
 #if defined(__x86_64__) || defined(_M_X64)
 #define WINO_X86 1
 #define WINO_AVX2 __attribute__((target("avx2,fma")))
@@ -308,6 +591,18 @@ DISPATCH(output_adjoint, (const outpost_wino_shape *s, const float *gy, float *p
          (s, gy, p, ldp, xs, o0, o1, r0, r1, scratch))
 DISPATCH(weight, (const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1), (s, w, u, xs, o0, o1))
 DISPATCH(weight_adjoint, (const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1), (s, du, xs, dw, o0, o1))
+DISPATCH(input43, (const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1, float *scratch),
+         (s, x, v, ldv, xs, c0, c1, r0, r1, scratch))
+DISPATCH(input_adjoint43, (const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1, long r0, long r1,
+                           float *edge, float *scratch),
+         (s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch))
+DISPATCH(output43, (const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1, float *scratch),
+         (s, m, ldm, xs, y, o0, o1, r0, r1, scratch))
+DISPATCH(output_adjoint43, (const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1, long r0, long r1,
+                            float *scratch),
+         (s, gy, p, ldp, xs, o0, o1, r0, r1, scratch))
+DISPATCH(weight43, (const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1), (s, w, u, xs, o0, o1))
+DISPATCH(weight_adjoint43, (const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1), (s, du, xs, dw, o0, o1))
 
 int outpost_wino_input_f32(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1) {
     float *scratch = malloc(sizeof(float) * (size_t)(2 * s->tw + 2 + 16 * s->tw));
@@ -349,4 +644,46 @@ void outpost_wino_weight_f32(const outpost_wino_shape *s, const float *w, float 
 
 void outpost_wino_weight_adjoint_f32(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1) {
     weight_adjoint_run(s, du, xs, dw, o0, o1);
+}
+
+int outpost_wino43_input_f32(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1) {
+    float *scratch = malloc(sizeof(float) * (size_t)(4 * s->tw + 2 + 36 * s->tw));
+    if (!scratch) return 0;
+    input43_run(s, x, v, ldv, xs, c0, c1, r0, r1, scratch);
+    free(scratch);
+    return 1;
+}
+
+int outpost_wino43_input_adjoint_f32(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1,
+                                     long r0, long r1, float *edge) {
+    float *scratch = malloc(sizeof(float) * (size_t)((4 * s->th + 2) * (4 * s->tw + 2) + 36 * s->tw));
+    if (!scratch) return 0;
+    input_adjoint43_run(s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch);
+    free(scratch);
+    return 1;
+}
+
+int outpost_wino43_output_f32(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1) {
+    float *scratch = malloc(sizeof(float) * (size_t)(28 * s->tw));
+    if (!scratch) return 0;
+    output43_run(s, m, ldm, xs, y, o0, o1, r0, r1, scratch);
+    free(scratch);
+    return 1;
+}
+
+int outpost_wino43_output_adjoint_f32(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1,
+                                      long r0, long r1) {
+    float *scratch = malloc(sizeof(float) * (size_t)(28 * s->tw));
+    if (!scratch) return 0;
+    output_adjoint43_run(s, gy, p, ldp, xs, o0, o1, r0, r1, scratch);
+    free(scratch);
+    return 1;
+}
+
+void outpost_wino43_weight_f32(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1) {
+    weight43_run(s, w, u, xs, o0, o1);
+}
+
+void outpost_wino43_weight_adjoint_f32(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1) {
+    weight_adjoint43_run(s, du, xs, dw, o0, o1);
 }

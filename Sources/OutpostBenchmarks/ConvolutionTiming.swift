@@ -1,5 +1,5 @@
 // `outpost-bench --conv`: the wide 3×3 convolutions of W2 and W5 timed kernel by kernel on
-// the Winograd F(2×2, 3×3) path and on the im2col path, for the shape rule in
+// the Winograd F(2×2, 3×3) and F(4×4, 3×3) paths and on the im2col path, for the shape rule in
 // OutpostTensor/Backend/CPU/WinogradConvolution.swift (docs/performance.md).
 import Foundation
 import OutpostTensor
@@ -17,10 +17,11 @@ extension Benchmarks {
     ]
 
     /// Prints milliseconds per call of the forward, input-gradient and weight-gradient
-    /// kernels (padding 1) with Winograd and with im2col, and their ratios.
+    /// kernels (padding 1) with Winograd F(2,3), Winograd F(4,3) and im2col, and the speedups
+    /// of both Winograd tiles over im2col.
     /// `only`: names starting with one of these (case-insensitive), or all.
     public static func convolutionTiming(seconds: Double, only: [String]? = nil) {
-        print("shape                   fwd wino/im2col ms      dgrad wino/im2col ms    wgrad wino/im2col ms")
+        print("shape                  fwd F23/F43/im2col ms  F23x  F43x   dgrad F23/F43/im2col ms F23x  F43x   wgrad F23/F43/im2col ms F23x  F43x")
         for (name, n, cin, cout, size) in convolutionShapes where only?.contains(where: { name.uppercased().hasPrefix($0) }) ?? true {
             var rng = RandomGenerator(seed: 3)
             let x = Tensor.normal([n, cin, size, size], using: &rng)
@@ -33,8 +34,8 @@ extension Benchmarks {
             // forward on the same copy of x, as in an attack step (where the forward has
             // already unfolded or transformed x). The weight is the same in every call, as a
             // model's weights are across an attack's steps.
-            func time(_ winograd: Bool, _ kernel: Int) -> Double {
-                Engine.winograd = winograd ? .wherePossible : .off
+            func time(_ policy: Engine.WinogradPolicy, _ kernel: Int) -> Double {
+                Engine.winograd = policy
                 defer { Engine.winograd = .shapeRule }
                 var total = 0.0, calls = 0
                 while total < seconds || calls < 2 {
@@ -53,8 +54,8 @@ extension Benchmarks {
             }
             var cells: [String] = []
             for kernel in 0..<3 {
-                let t = [true, false].map { time($0, kernel) }
-                cells.append(String(format: "%7.3f/%7.3f %5.2fx", t[0], t[1], t[1] / t[0]))
+                let t = [Engine.WinogradPolicy.wherePossible, .wherePossibleF4x4, .off].map { time($0, kernel) }
+                cells.append(String(format: "%7.2f/%7.2f/%7.2f %5.2f %5.2f", t[0], t[1], t[2], t[2] / t[0], t[2] / t[1]))
             }
             print(name.padding(toLength: 22, withPad: " ", startingAt: 0), cells.joined(separator: "  "))
         }

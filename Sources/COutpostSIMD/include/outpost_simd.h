@@ -100,6 +100,19 @@ void outpost_wino_weight_f32(const outpost_wino_shape *s, const float *w, float 
 /// The adjoint of the weight transform: output channels o0..<o1 of dw (written) from du (16 × [cout][cin], xs apart).
 void outpost_wino_weight_adjoint_f32(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1);
 
+/// The same six transforms for Winograd F(4×4, 3×3): the same shape with th = ⌈oh/4⌉ ×
+/// tw = ⌈ow/4⌉ tiles of 4×4 output pixels, 36 matrices ξ = 6i + j (6×6 input tiles) where
+/// F(2×2, 3×3) has 16, input rows 4ty − pad + k (k = 0, 1) in the edge buffer, and the same
+/// contracts otherwise.
+int outpost_wino43_input_f32(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1);
+int outpost_wino43_input_adjoint_f32(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1,
+                                     long r0, long r1, float *edge);
+int outpost_wino43_output_f32(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1);
+int outpost_wino43_output_adjoint_f32(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1,
+                                      long r0, long r1);
+void outpost_wino43_weight_f32(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1);
+void outpost_wino43_weight_adjoint_f32(const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1);
+
 /// C = op(A)·B (accumulate = 0) or C += op(A)·B (accumulate = 1) for products with few
 /// columns, reading A in place instead of packing it (skinny_gemm.c). Row-major: C is m×n
 /// (row stride ldc), B is k×n (row stride ldb), A is m×k, or k×m when transa (op(A) = Aᵀ),

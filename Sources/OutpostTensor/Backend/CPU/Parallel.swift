@@ -50,10 +50,17 @@ public enum Engine {
         set { ThreadState.current.im2colConvolution = newValue }
     }
 
-    /// Which 3×3 convolutions run as Winograd F(2×2, 3×3) (on this thread).
+    /// Which 3×3 convolutions run as Winograd F(2×2, 3×3) or F(4×4, 3×3) (on this thread).
     public enum WinogradPolicy: Sendable {
-        /// Those the shape rule picks (`Kernels.usesWinogradConvolution`): the default.
+        /// Those the shape rule picks (`Kernels.usesWinogradConvolution`), all on F(2×2, 3×3)
+        /// tiles: the default.
         case shapeRule
+        /// Those the shape rule picks, on F(4×4, 3×3) tiles where
+        /// `Kernels.usesLargeWinogradTiles` finds them faster (W5's 32×32 layers: 1.3–1.6x
+        /// over F(2,3)). Not the default: Float32 results land about 10x further from exact
+        /// (1.4e-5 of the largest magnitude against 1e-6), which over ResNet-34's depth put
+        /// its float32 gradients past ModelReferenceTests' bounds (norms 2.7e-4 against 1e-4).
+        case shapeRuleF4x4
         /// None: they take the im2col + BLAS path, the baseline of the measurements and the
         /// reference of the tests.
         case off
@@ -61,9 +68,11 @@ public enum Engine {
         /// padding 0 or 1), whatever the channel counts: a cross-check of the kernels on
         /// shapes the rule keeps on im2col, never a speed option.
         case wherePossible
+        /// As `wherePossible`, on F(4×4, 3×3) tiles.
+        case wherePossibleF4x4
     }
 
-    /// Which 3×3 convolutions run as Winograd F(2×2, 3×3) on this thread (default
+    /// Which 3×3 convolutions run as Winograd on this thread (default
     /// `.shapeRule`). `useIm2colConvolution` overrides it.
     public static var winograd: WinogradPolicy {
         get { ThreadState.current.winograd }

@@ -14,6 +14,11 @@ import COutpostSIMD
 // are the derivatives of one bilinear form, as the im2col kernels are, so the autodiff's
 // higher orders (Ops/Convolution.swift) run on them unchanged.
 //
+// The same three run on F(4×4, 3×3) tiles (6×6 input patches, 36 products per 16 outputs)
+// under the `.shapeRuleF4x4` policy, where `usesLargeWinogradTiles` picks them: its fewer
+// multiplies win when the batch has many tiles that a 4×4 grid fills well, but its rounding
+// is about 10x F(2,3)'s, so the default policy keeps F(2,3) (Engine.WinogradPolicy).
+//
 // Shape rule (`usesWinogradConvolution`): Float32, groups = 1, a 3×3 kernel, stride 1,
 // dilation 1, equal padding of 0 or 1, at least 32 input and 32 output channels, and at least
 // 64 tiles (2×2 output blocks) in the batch. Float64 stays on im2col (the engine's gradient
@@ -32,35 +37,103 @@ struct WinogradKey: Equatable {
     enum Kind { case weights, inputs, cotangents }
     /// A weight's U, an input's V or an output cotangent's P.
     let kind: Kind
+    /// F(2,3) and F(4,3) transforms of one buffer differ in size and layout.
+    let tile: WinogradTile
     let n, cin, h, w, cout, pad: Int
 
-    static func weights(_ p: ConvProblem) -> Self { Self(kind: .weights, n: 0, cin: p.cin, h: 0, w: 0, cout: p.cout, pad: 0) }
-    static func inputs(_ p: ConvProblem) -> Self {
-        Self(kind: .inputs, n: p.n, cin: p.cin, h: p.h, w: p.w, cout: 0, pad: p.geometry.padding.0)
+    static func weights(_ p: ConvProblem, _ tile: WinogradTile) -> Self {
+        Self(kind: .weights, tile: tile, n: 0, cin: p.cin, h: 0, w: 0, cout: p.cout, pad: 0)
     }
-    static func cotangents(_ p: ConvProblem) -> Self { Self(kind: .cotangents, n: p.n, cin: 0, h: p.oh, w: p.ow, cout: p.cout, pad: 0) }
+    static func inputs(_ p: ConvProblem, _ tile: WinogradTile) -> Self {
+        Self(kind: .inputs, tile: tile, n: p.n, cin: p.cin, h: p.h, w: p.w, cout: 0, pad: p.geometry.padding.0)
+    }
+    static func cotangents(_ p: ConvProblem, _ tile: WinogradTile) -> Self {
+        Self(kind: .cotangents, tile: tile, n: p.n, cin: 0, h: p.oh, w: p.ow, cout: p.cout, pad: 0)
+    }
+}
+
+/// The output tile of a Winograd convolution: F(2×2, 3×3) or F(4×4, 3×3).
+enum WinogradTile: Equatable {
+    case f2x2, f4x4
+
+    /// Output pixels along each side of a tile.
+    var size: Int { self == .f2x2 ? 2 : 4 }
+    /// Matrix products per tile: (size + 2)².
+    var positions: Int { self == .f2x2 ? 16 : 36 }
+
+    func input(_ s: UnsafePointer<outpost_wino_shape>, _ x: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ ldv: Int, _ xs: Int,
+               _ c: Range<Int>, _ r0: Int, _ r1: Int) -> Int32 {
+        self == .f2x2 ? outpost_wino_input_f32(s, x, v, ldv, xs, c.lowerBound, c.upperBound, r0, r1)
+            : outpost_wino43_input_f32(s, x, v, ldv, xs, c.lowerBound, c.upperBound, r0, r1)
+    }
+    func inputAdjoint(_ s: UnsafePointer<outpost_wino_shape>, _ q: UnsafePointer<Float>, _ ldq: Int, _ xs: Int, _ dx: UnsafeMutablePointer<Float>,
+                      _ c: Range<Int>, _ r0: Int, _ r1: Int, _ edge: UnsafeMutablePointer<Float>?) -> Int32 {
+        self == .f2x2 ? outpost_wino_input_adjoint_f32(s, q, ldq, xs, dx, c.lowerBound, c.upperBound, r0, r1, edge)
+            : outpost_wino43_input_adjoint_f32(s, q, ldq, xs, dx, c.lowerBound, c.upperBound, r0, r1, edge)
+    }
+    func output(_ s: UnsafePointer<outpost_wino_shape>, _ m: UnsafePointer<Float>, _ ldm: Int, _ xs: Int, _ y: UnsafeMutablePointer<Float>,
+                _ o: Range<Int>, _ r0: Int, _ r1: Int) -> Int32 {
+        self == .f2x2 ? outpost_wino_output_f32(s, m, ldm, xs, y, o.lowerBound, o.upperBound, r0, r1)
+            : outpost_wino43_output_f32(s, m, ldm, xs, y, o.lowerBound, o.upperBound, r0, r1)
+    }
+    func outputAdjoint(_ s: UnsafePointer<outpost_wino_shape>, _ gy: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, _ ldp: Int,
+                       _ xs: Int, _ o: Range<Int>, _ r0: Int, _ r1: Int) -> Int32 {
+        self == .f2x2 ? outpost_wino_output_adjoint_f32(s, gy, p, ldp, xs, o.lowerBound, o.upperBound, r0, r1)
+            : outpost_wino43_output_adjoint_f32(s, gy, p, ldp, xs, o.lowerBound, o.upperBound, r0, r1)
+    }
+    func weight(_ s: UnsafePointer<outpost_wino_shape>, _ w: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>, _ xs: Int, _ o: Range<Int>) {
+        if self == .f2x2 { outpost_wino_weight_f32(s, w, u, xs, o.lowerBound, o.upperBound) }
+        else { outpost_wino43_weight_f32(s, w, u, xs, o.lowerBound, o.upperBound) }
+    }
+    func weightAdjoint(_ s: UnsafePointer<outpost_wino_shape>, _ du: UnsafePointer<Float>, _ xs: Int, _ dw: UnsafeMutablePointer<Float>,
+                       _ o: Range<Int>) {
+        if self == .f2x2 { outpost_wino_weight_adjoint_f32(s, du, xs, dw, o.lowerBound, o.upperBound) }
+        else { outpost_wino43_weight_adjoint_f32(s, du, xs, dw, o.lowerBound, o.upperBound) }
+    }
 }
 
 extension Kernels {
-    static func usesWinogradConvolution<T: TensorScalar>(_ p: ConvProblem, _: T.Type) -> Bool {
+    static func usesWinogradConvolution<T: TensorScalar>(_ p: ConvProblem, _: T.Type) -> Bool { winogradTile(p, T.self) != nil }
+
+    /// The tile `p` runs on by Winograd, or nil where it takes another path.
+    static func winogradTile<T: TensorScalar>(_ p: ConvProblem, _: T.Type) -> WinogradTile? {
         let g = p.geometry
         guard T.self == Float.self && p.groups == 1 && p.kh == 3 && p.kw == 3 && g.stride == (1, 1) && g.dilation == (1, 1)
-            && g.padding.0 == g.padding.1 && g.padding.0 <= 1 && !Engine.useIm2colConvolution else { return false }
+            && g.padding.0 == g.padding.1 && g.padding.0 <= 1 && !Engine.useIm2colConvolution else { return nil }
         switch Engine.winograd {
-        case .off: return false
-        case .wherePossible: return true
-        case .shapeRule: return p.cin >= 32 && p.cout >= 32 && p.n * ((p.oh + 1) / 2) * ((p.ow + 1) / 2) >= 64
+        case .off: return nil
+        case .wherePossible: return .f2x2
+        case .wherePossibleF4x4: return .f4x4
+        case .shapeRule, .shapeRuleF4x4:
+            guard p.cin >= 32 && p.cout >= 32 && p.n * ((p.oh + 1) / 2) * ((p.ow + 1) / 2) >= 64 else { return nil }
+            return Engine.winograd == .shapeRuleF4x4 && usesLargeWinogradTiles(p) ? .f4x4 : .f2x2
         }
     }
 
-    private static func winogradShape(_ p: ConvProblem) -> outpost_wino_shape {
-        outpost_wino_shape(n: p.n, cin: p.cin, h: p.h, w: p.w, cout: p.cout, oh: p.oh, ow: p.ow, pad: p.geometry.padding.0,
-                           th: (p.oh + 1) / 2, tw: (p.ow + 1) / 2)
+    /// Whether a convolution the F(2×2, 3×3) rule takes runs on F(4×4, 3×3) instead: when
+    /// the batch has at least 64 tiles of 4×4 and they need at most 0.7 of F(2,3)'s
+    /// multiplies (36 per 4×4 tile against 16 per 2×2 tile; below 16/36 · 4 = 0.5625 only
+    /// where the border tiles are partial). Measured (`outpost-bench --conv`,
+    /// docs/performance.md, "Winograd F(4×4, 3×3)"): W5's 32×32 layers at batch 8 (512 tiles,
+    /// 0.5625) ran 1.15–2.0x (mostly 1.3–1.6x) faster than on F(2,3) in all three kernels,
+    /// W2's 64-channel 32×32 layer at batch 1 (64 tiles) 1.15–1.7x; W5's 10×10 layers
+    /// (72 tiles, 0.81: a 10×10 output fills 3×3 tiles of 4×4 to 69%) ran 0.6–0.95x, and
+    /// with 16 tiles (W2's 16×16 layer) the weight gradient ran at 0.5x, its 36 products too
+    /// short over few tiles.
+    static func usesLargeWinogradTiles(_ p: ConvProblem) -> Bool {
+        let large = p.n * ((p.oh + 3) / 4) * ((p.ow + 3) / 4), small = p.n * ((p.oh + 1) / 2) * ((p.ow + 1) / 2)
+        return large >= 64 && 36 * large * 10 <= 16 * small * 7
     }
 
-    /// The distance between the 16 matrices of `count` elements each: whole 4 KB pages plus
-    /// one cache line, so the transforms' 16 side-by-side streams fall into different cache
-    /// sets (see winograd.c).
+    private static func winogradShape(_ p: ConvProblem, _ tile: WinogradTile) -> outpost_wino_shape {
+        let m = tile.size
+        return outpost_wino_shape(n: p.n, cin: p.cin, h: p.h, w: p.w, cout: p.cout, oh: p.oh, ow: p.ow, pad: p.geometry.padding.0,
+                                  th: (p.oh + m - 1) / m, tw: (p.ow + m - 1) / m)
+    }
+
+    /// The distance between the 16 (F(2,3)) or 36 (F(4,3)) matrices of `count` elements
+    /// each: whole 4 KB pages plus one cache line, so the transforms' side-by-side streams
+    /// fall into different cache sets (see winograd.c).
     @inline(__always)
     static func winogradStride(_ count: Int) -> Int { (count + 1023) / 1024 * 1024 + 16 }
 
@@ -75,7 +148,7 @@ extension Kernels {
     static let winogradInputCacheLimit = 5 << 20
     static let winogradWeightCacheLimit = 1 << 22
 
-    /// Bytes of the transformed blocks (16 · (cin + cout) floats per tile) that the blocked
+    /// Bytes of the transformed blocks (16 or 36 · (cin + cout) floats per tile) that the blocked
     /// forward and input gradient keep per thread, and the fewest tiles per block (fewer make
     /// the 16 products too short for BLAS to amortize its packing of U).
     static let winogradBlockBytes = 4 << 20
@@ -98,9 +171,9 @@ extension Kernels {
         }
     }
 
-    /// The 16 products, split by ξ across threads.
-    private static func winogradProducts(threads: Int, _ product: (Int) -> Void) {
-        split(16, threads: threads) { r in for xi in r { product(xi) } }
+    /// The tile's products, split by ξ across threads.
+    private static func winogradProducts(_ tile: WinogradTile, threads: Int, _ product: (Int) -> Void) {
+        split(tile.positions, threads: threads) { r in for xi in r { product(xi) } }
     }
 
     /// `owner`'s cached transform under `key`, if any.
@@ -119,47 +192,50 @@ extension Kernels {
         Buffer.cacheLock.unlock()
     }
 
-    /// U = G g Gᵀ of the weight (16 × [cout][cin], `winogradStride(cout·cin)` apart), from
-    /// `owner`'s cache or computed (split over output channels) and cached.
-    private static func winogradWeights(_ owner: Buffer?, _ w: UnsafePointer<Float>, _ p: ConvProblem,
+    /// U = G g Gᵀ of the weight (one [cout][cin] matrix per position ξ,
+    /// `winogradStride(cout·cin)` apart), from `owner`'s cache or computed (split over output
+    /// channels) and cached.
+    private static func winogradWeights(_ owner: Buffer?, _ w: UnsafePointer<Float>, _ p: ConvProblem, _ tile: WinogradTile,
                                         _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
         let stride = winogradStride(p.cout * p.cin)
-        return winogradTransform(owner, .weights(p), stride: stride, channels: p.cout, threads: threads,
+        return winogradTransform(owner, .weights(p, tile), stride: stride, channels: p.cout, threads: threads,
                                  limit: winogradWeightCacheLimit) { out, r in
-            outpost_wino_weight_f32(s, w, out, stride, r.lowerBound, r.upperBound)
+            tile.weight(s, w, out, stride, r)
             return 1
         }
     }
 
-    /// V = Bᵀ d B of every tile of x (16 × [cin][tiles], `winogradStride(cin·tiles)` apart),
-    /// from `owner`'s cache or computed (split over input channels) and cached when small.
-    private static func winogradInputs(_ owner: Buffer?, _ x: UnsafePointer<Float>, _ p: ConvProblem,
+    /// V = Bᵀ d B of every tile of x (one [cin][tiles] matrix per position ξ,
+    /// `winogradStride(cin·tiles)` apart), from `owner`'s cache or computed (split over input
+    /// channels) and cached when small.
+    private static func winogradInputs(_ owner: Buffer?, _ x: UnsafePointer<Float>, _ p: ConvProblem, _ tile: WinogradTile,
                                        _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
         let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw, stride = winogradStride(p.cin * tiles)
-        return winogradTransform(owner, .inputs(p), stride: stride, channels: p.cin, threads: threads,
+        return winogradTransform(owner, .inputs(p, tile), stride: stride, channels: p.cin, threads: threads,
                                  limit: winogradInputCacheLimit) { out, r in
-            outpost_wino_input_f32(s, x, out, tiles, stride, r.lowerBound, r.upperBound, 0, rows)
+            tile.input(s, x, out, tiles, stride, r, 0, rows)
         }
     }
 
-    /// P = A dY Aᵀ of every tile of gy (16 × [cout][tiles], `winogradStride(cout·tiles)`
-    /// apart), from `owner`'s cache or computed (split over output channels) and cached.
-    private static func winogradCotangents(_ owner: Buffer?, _ gy: UnsafePointer<Float>, _ p: ConvProblem,
+    /// P = A dY Aᵀ of every tile of gy (one [cout][tiles] matrix per position ξ,
+    /// `winogradStride(cout·tiles)` apart), from `owner`'s cache or computed (split over
+    /// output channels) and cached.
+    private static func winogradCotangents(_ owner: Buffer?, _ gy: UnsafePointer<Float>, _ p: ConvProblem, _ tile: WinogradTile,
                                            _ s: UnsafePointer<outpost_wino_shape>, threads: Int) -> Buffer {
         let rows = s.pointee.n * s.pointee.th, tiles = rows * s.pointee.tw, stride = winogradStride(p.cout * tiles)
-        return winogradTransform(owner, .cotangents(p), stride: stride, channels: p.cout, threads: threads,
+        return winogradTransform(owner, .cotangents(p, tile), stride: stride, channels: p.cout, threads: threads,
                                  limit: winogradInputCacheLimit) { out, r in
-            outpost_wino_output_adjoint_f32(s, gy, out, tiles, stride, r.lowerBound, r.upperBound, 0, rows)
+            tile.outputAdjoint(s, gy, out, tiles, stride, r, 0, rows)
         }
     }
 
-    /// A transform of 16 matrices `stride` floats apart: from `owner`'s cache, or computed by
-    /// `fill(out, channelRange)` split over `channels` (0 from `fill`: out of memory) and
-    /// cached when at most `limit` floats.
+    /// A transform of one matrix per position of `key`'s tile, `stride` floats apart: from
+    /// `owner`'s cache, or computed by `fill(out, channelRange)` split over `channels` (0 from
+    /// `fill`: out of memory) and cached when at most `limit` floats.
     private static func winogradTransform(_ owner: Buffer?, _ key: WinogradKey, stride: Int, channels: Int, threads: Int, limit: Int,
                                           _ fill: (UnsafeMutablePointer<Float>, Range<Int>) -> Int32) -> Buffer {
         if let cached = cachedTransform(owner, key) { return cached }
-        let buffer = Buffer(count: 16 * stride, dtype: .float32)
+        let buffer = Buffer(count: key.tile.positions * stride, dtype: .float32)
         let out = buffer.pointer(Float.self)
         split(channels, threads: threads) { r in
             precondition(fill(out, r) != 0, "conv2d: out of memory for Winograd scratch")
@@ -170,38 +246,40 @@ extension Kernels {
 
     /// Tile rows per block of the blocked forward and input gradient: about
     /// `winogradBlockBytes` of transformed blocks, at least `winogradBlockTiles` tiles.
-    static func winogradBlockRows(_ p: ConvProblem, tw: Int) -> Int {
-        let perRow = 16 * (p.cin + p.cout) * tw * MemoryLayout<Float>.size
+    static func winogradBlockRows(_ p: ConvProblem, _ tile: WinogradTile, tw: Int) -> Int {
+        let perRow = tile.positions * (p.cin + p.cout) * tw * MemoryLayout<Float>.size
         return Swift.max(1, winogradBlockBytes / perRow, (winogradBlockTiles + tw - 1) / tw)
     }
 
-    /// y = conv(x, w) by Winograd F(2×2, 3×3). `xOwner` and `wOwner`, when given, are the
-    /// buffers of x and w, which keep their transforms for the gradients.
+    /// y = conv(x, w) by Winograd on the tile the shape rule picks. `xOwner` and `wOwner`,
+    /// when given, are the buffers of x and w, which keep their transforms for the gradients.
     static func conv2dWinograd<T: TensorScalar>(_ x: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem,
                                                 xOwner: Buffer? = nil, wOwner: Buffer? = nil) {
-        var shape = winogradShape(p)
+        guard let tile = winogradTile(p, T.self) else { preconditionFailure("conv2d: not a Winograd convolution") }
+        var shape = winogradShape(p, tile)
+        let positions = tile.positions
         let threads = convThreads(p)
         let rows = p.n * shape.th, tw = shape.tw
         let (xf, yf) = (float(x), float(y))
-        let blockRows = winogradBlockRows(p, tw: tw)
+        let blockRows = winogradBlockRows(p, tile, tw: tw)
         withUnsafePointer(to: &shape) { s in
-            let u = winogradWeights(wOwner, float(wt), p, s, threads: threads)
+            let u = winogradWeights(wOwner, float(wt), p, tile, s, threads: threads)
             let up = u.pointer(Float.self), us = winogradStride(p.cout * p.cin)
-            let wholeV = 16 * winogradStride(p.cin * rows * tw)
-            if blockRows >= rows || wholeV <= winogradInputCacheLimit || cachedTransform(xOwner, .inputs(p)) != nil {
+            let wholeV = positions * winogradStride(p.cin * rows * tw)
+            if blockRows >= rows || wholeV <= winogradInputCacheLimit || cachedTransform(xOwner, .inputs(p, tile)) != nil {
                 // One block: V whole (and kept for the weight gradient when small), the
                 // transforms split over channels and the products over ξ.
                 let tiles = rows * tw
-                let v = winogradInputs(xOwner, xf, p, s, threads: threads)
+                let v = winogradInputs(xOwner, xf, p, tile, s, threads: threads)
                 let vp = v.pointer(Float.self), vs = winogradStride(p.cin * tiles), ms = winogradStride(p.cout * tiles)
-                let m = MemoryPool.allocate(Float.self, capacity: 16 * ms)
+                let m = MemoryPool.allocate(Float.self, capacity: positions * ms)
                 defer { MemoryPool.free(m) }
-                winogradProducts(threads: threads) { xi in
+                winogradProducts(tile, threads: threads) { xi in
                     BLAS.gemm(transA: false, transB: false, m: p.cout, n: tiles, k: p.cin, a: UnsafePointer(up + xi * us), lda: p.cin,
                               b: UnsafePointer(vp + xi * vs), ldb: tiles, c: m + xi * ms, ldc: tiles)
                 }
                 split(p.cout, threads: threads) { r in
-                    precondition(outpost_wino_output_f32(s, m, tiles, ms, yf, r.lowerBound, r.upperBound, 0, rows) != 0,
+                    precondition(tile.output(s, m, tiles, ms, yf, r, 0, rows) != 0,
                                  "conv2d: out of memory for Winograd scratch")
                 }
                 return
@@ -211,49 +289,51 @@ extension Kernels {
             let tiles = blockRows * tw
             let vs = winogradStride(p.cin * tiles), ms = winogradStride(p.cout * tiles)
             split(rows, threads: threads) { range in
-                let v = MemoryPool.allocate(Float.self, capacity: 16 * vs)
-                let m = MemoryPool.allocate(Float.self, capacity: 16 * ms)
+                let v = MemoryPool.allocate(Float.self, capacity: positions * vs)
+                let m = MemoryPool.allocate(Float.self, capacity: positions * ms)
                 defer { MemoryPool.free(v); MemoryPool.free(m) }
                 for r0 in stride(from: range.lowerBound, to: range.upperBound, by: blockRows) {
                     let r1 = Swift.min(range.upperBound, r0 + blockRows), n = (r1 - r0) * tw
-                    precondition(outpost_wino_input_f32(s, xf, v, tiles, vs, 0, p.cin, r0, r1) != 0, "conv2d: out of memory for Winograd scratch")
-                    for xi in 0..<16 {
+                    precondition(tile.input(s, xf, v, tiles, vs, 0..<p.cin, r0, r1) != 0, "conv2d: out of memory for Winograd scratch")
+                    for xi in 0..<positions {
                         BLAS.gemm(transA: false, transB: false, m: p.cout, n: n, k: p.cin, a: UnsafePointer(up + xi * us), lda: p.cin,
                                   b: UnsafePointer(v + xi * vs), ldb: tiles, c: m + xi * ms, ldc: tiles)
                     }
-                    precondition(outpost_wino_output_f32(s, m, tiles, ms, yf, 0, p.cout, r0, r1) != 0, "conv2d: out of memory for Winograd scratch")
+                    precondition(tile.output(s, m, tiles, ms, yf, 0..<p.cout, r0, r1) != 0, "conv2d: out of memory for Winograd scratch")
                 }
             }
         }
     }
 
-    /// dx = convᵀ(g, w) by Winograd F(2×2, 3×3); `gOwner` and `wOwner`, when given, are the
-    /// buffers of g and w, which keep their transforms.
+    /// dx = convᵀ(g, w) by Winograd on the tile the shape rule picks; `gOwner` and `wOwner`,
+    /// when given, are the buffers of g and w, which keep their transforms.
     static func conv2dInputGradWinograd<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>,
                                                          _ p: ConvProblem, gOwner: Buffer? = nil, wOwner: Buffer? = nil) {
-        var shape = winogradShape(p)
+        guard let tile = winogradTile(p, T.self) else { preconditionFailure("conv2d input gradient: not a Winograd convolution") }
+        var shape = winogradShape(p, tile)
+        let positions = tile.positions
         let threads = convThreads(p)
         let rows = p.n * shape.th, tw = shape.tw, th = shape.th
         let (gf, dxf) = (float(gy), float(dx))
-        let blockRows = winogradBlockRows(p, tw: tw)
+        let blockRows = winogradBlockRows(p, tile, tw: tw)
         withUnsafePointer(to: &shape) { s in
-            let u = winogradWeights(wOwner, float(wt), p, s, threads: threads)
+            let u = winogradWeights(wOwner, float(wt), p, tile, s, threads: threads)
             let up = u.pointer(Float.self), us = winogradStride(p.cout * p.cin)
-            let wholeP = 16 * winogradStride(p.cout * rows * tw)
-            if blockRows >= rows || wholeP <= winogradInputCacheLimit || cachedTransform(gOwner, .cotangents(p)) != nil {
+            let wholeP = positions * winogradStride(p.cout * rows * tw)
+            if blockRows >= rows || wholeP <= winogradInputCacheLimit || cachedTransform(gOwner, .cotangents(p, tile)) != nil {
                 // One block: P whole (and kept for the weight gradient when small).
                 let tiles = rows * tw
                 let ps = winogradStride(p.cout * tiles), qs = winogradStride(p.cin * tiles)
-                let pmBuffer = winogradCotangents(gOwner, gf, p, s, threads: threads)
+                let pmBuffer = winogradCotangents(gOwner, gf, p, tile, s, threads: threads)
                 let pm = pmBuffer.pointer(Float.self)
-                let q = MemoryPool.allocate(Float.self, capacity: 16 * qs)
+                let q = MemoryPool.allocate(Float.self, capacity: positions * qs)
                 defer { MemoryPool.free(q) }
-                winogradProducts(threads: threads) { xi in
+                winogradProducts(tile, threads: threads) { xi in
                     BLAS.gemm(transA: true, transB: false, m: p.cin, n: tiles, k: p.cout, a: UnsafePointer(up + xi * us), lda: p.cin,
                               b: UnsafePointer(pm + xi * ps), ldb: tiles, c: q + xi * qs, ldc: tiles)
                 }
                 split(p.cin, threads: threads) { r in
-                    precondition(outpost_wino_input_adjoint_f32(s, q, tiles, qs, dxf, r.lowerBound, r.upperBound, 0, rows, nil) != 0,
+                    precondition(tile.inputAdjoint(s, q, tiles, qs, dxf, r, 0, rows, nil) != 0,
                                  "conv2d input gradient: out of memory for Winograd scratch")
                 }
                 return
@@ -270,19 +350,19 @@ extension Kernels {
             parallelChunks(parts) { t in
                 let range = slice(t, of: parts, rows)
                 if range.isEmpty { return }
-                let pm = MemoryPool.allocate(Float.self, capacity: 16 * ps)
-                let q = MemoryPool.allocate(Float.self, capacity: 16 * qs)
+                let pm = MemoryPool.allocate(Float.self, capacity: positions * ps)
+                let q = MemoryPool.allocate(Float.self, capacity: positions * qs)
                 defer { MemoryPool.free(pm); MemoryPool.free(q) }
                 for r0 in stride(from: range.lowerBound, to: range.upperBound, by: blockRows) {
                     let r1 = Swift.min(range.upperBound, r0 + blockRows), n = (r1 - r0) * tw
-                    precondition(outpost_wino_output_adjoint_f32(s, gf, pm, tiles, ps, 0, p.cout, r0, r1) != 0,
+                    precondition(tile.outputAdjoint(s, gf, pm, tiles, ps, 0..<p.cout, r0, r1) != 0,
                                  "conv2d input gradient: out of memory for Winograd scratch")
-                    for xi in 0..<16 {
+                    for xi in 0..<positions {
                         BLAS.gemm(transA: true, transB: false, m: p.cin, n: n, k: p.cout, a: UnsafePointer(up + xi * us), lda: p.cin,
                                   b: UnsafePointer(pm + xi * ps), ldb: tiles, c: q + xi * qs, ldc: tiles)
                     }
                     let edge = t > 0 && r0 == range.lowerBound ? edges + t * edgeSize : nil
-                    precondition(outpost_wino_input_adjoint_f32(s, q, tiles, qs, dxf, 0, p.cin, r0, r1, edge) != 0,
+                    precondition(tile.inputAdjoint(s, q, tiles, qs, dxf, 0..<p.cin, r0, r1, edge) != 0,
                                  "conv2d input gradient: out of memory for Winograd scratch")
                 }
             }
@@ -293,7 +373,7 @@ extension Kernels {
                 let edge = edges + t * edgeSize
                 for c in 0..<p.cin {
                     for k in 0..<2 {
-                        let y = 2 * ty + k - p.geometry.padding.0
+                        let y = tile.size * ty + k - p.geometry.padding.0
                         if y < 0 || y >= p.h { continue }
                         let dst = dxf + ((img * p.cin + c) * p.h + y) * p.w, src = edge + (c * 2 + k) * p.w
                         for i in 0..<p.w { dst[i] += src[i] }
@@ -303,26 +383,28 @@ extension Kernels {
         }
     }
 
-    /// dw = Σ_n g[n] ⋆ x[n] by Winograd F(2×2, 3×3); `xOwner` and `gOwner` as in the other two.
+    /// dw = Σ_n g[n] ⋆ x[n] by Winograd on the tile the shape rule picks; `xOwner` and
+    /// `gOwner` as in the other two.
     static func conv2dWeightGradWinograd<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>,
                                                           _ p: ConvProblem, xOwner: Buffer? = nil, gOwner: Buffer? = nil) {
-        var shape = winogradShape(p)
+        guard let tile = winogradTile(p, T.self) else { preconditionFailure("conv2d weight gradient: not a Winograd convolution") }
+        var shape = winogradShape(p, tile)
         let threads = convThreads(p)
         let tiles = p.n * shape.th * shape.tw
         let vs = winogradStride(p.cin * tiles), ps = winogradStride(p.cout * tiles), us = winogradStride(p.cout * p.cin)
-        let du = MemoryPool.allocate(Float.self, capacity: 16 * us)
+        let du = MemoryPool.allocate(Float.self, capacity: tile.positions * us)
         defer { MemoryPool.free(du) }
         withUnsafePointer(to: &shape) { s in
-            let v = winogradInputs(xOwner, float(x), p, s, threads: threads)
+            let v = winogradInputs(xOwner, float(x), p, tile, s, threads: threads)
             let vp = v.pointer(Float.self)
-            let pmBuffer = winogradCotangents(gOwner, float(gy), p, s, threads: threads)
+            let pmBuffer = winogradCotangents(gOwner, float(gy), p, tile, s, threads: threads)
             let pm = pmBuffer.pointer(Float.self)
-            winogradProducts(threads: threads) { xi in
+            winogradProducts(tile, threads: threads) { xi in
                 BLAS.gemm(transA: false, transB: true, m: p.cout, n: p.cin, k: tiles, a: UnsafePointer(pm + xi * ps), lda: tiles,
                           b: UnsafePointer(vp + xi * vs), ldb: tiles, c: du + xi * us, ldc: p.cin)
             }
             let dwf = float(dw)
-            split(p.cout, threads: threads) { r in outpost_wino_weight_adjoint_f32(s, du, us, dwf, r.lowerBound, r.upperBound) }
+            split(p.cout, threads: threads) { r in tile.weightAdjoint(s, du, us, dwf, r) }
         }
     }
 }
