@@ -604,38 +604,33 @@ DISPATCH(output_adjoint43, (const outpost_wino_shape *s, const float *gy, float 
 DISPATCH(weight43, (const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1), (s, w, u, xs, o0, o1))
 DISPATCH(weight_adjoint43, (const outpost_wino_shape *s, const float *du, long xs, float *dw, long o0, long o1), (s, du, xs, dw, o0, o1))
 
+// The entry points below run a transform with `count` floats of scratch, returning 0 when
+// they cannot be allocated and 1 when the transform ran.
+#define WITH_SCRATCH(count, call)                                   \
+    do {                                                            \
+        float *scratch = malloc(sizeof(float) * (size_t)(count));   \
+        if (!scratch) return 0;                                     \
+        call;                                                       \
+        free(scratch);                                              \
+        return 1;                                                   \
+    } while (0)
+
 int outpost_wino_input_f32(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1) {
-    float *scratch = malloc(sizeof(float) * (size_t)(2 * s->tw + 2 + 16 * s->tw));
-    if (!scratch) return 0;
-    input_run(s, x, v, ldv, xs, c0, c1, r0, r1, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH(2 * s->tw + 2 + 16 * s->tw, input_run(s, x, v, ldv, xs, c0, c1, r0, r1, scratch));
 }
 
 int outpost_wino_input_adjoint_f32(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1,
                                    long r0, long r1, float *edge) {
-    float *scratch = malloc(sizeof(float) * (size_t)((2 * s->th + 2) * (2 * s->tw + 2) + 16 * s->tw));
-    if (!scratch) return 0;
-    input_adjoint_run(s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH((2 * s->th + 2) * (2 * s->tw + 2) + 16 * s->tw, input_adjoint_run(s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch));
 }
 
 int outpost_wino_output_f32(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1) {
-    float *scratch = malloc(sizeof(float) * (size_t)(10 * s->tw));
-    if (!scratch) return 0;
-    output_run(s, m, ldm, xs, y, o0, o1, r0, r1, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH(10 * s->tw, output_run(s, m, ldm, xs, y, o0, o1, r0, r1, scratch));
 }
 
 int outpost_wino_output_adjoint_f32(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1,
                                     long r0, long r1) {
-    float *scratch = malloc(sizeof(float) * (size_t)(10 * s->tw));
-    if (!scratch) return 0;
-    output_adjoint_run(s, gy, p, ldp, xs, o0, o1, r0, r1, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH(10 * s->tw, output_adjoint_run(s, gy, p, ldp, xs, o0, o1, r0, r1, scratch));
 }
 
 void outpost_wino_weight_f32(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1) {
@@ -647,37 +642,21 @@ void outpost_wino_weight_adjoint_f32(const outpost_wino_shape *s, const float *d
 }
 
 int outpost_wino43_input_f32(const outpost_wino_shape *s, const float *x, float *v, long ldv, long xs, long c0, long c1, long r0, long r1) {
-    float *scratch = malloc(sizeof(float) * (size_t)(4 * s->tw + 2 + 36 * s->tw));
-    if (!scratch) return 0;
-    input43_run(s, x, v, ldv, xs, c0, c1, r0, r1, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH(4 * s->tw + 2 + 36 * s->tw, input43_run(s, x, v, ldv, xs, c0, c1, r0, r1, scratch));
 }
 
 int outpost_wino43_input_adjoint_f32(const outpost_wino_shape *s, const float *q, long ldq, long xs, float *dx, long c0, long c1,
                                      long r0, long r1, float *edge) {
-    float *scratch = malloc(sizeof(float) * (size_t)((4 * s->th + 2) * (4 * s->tw + 2) + 36 * s->tw));
-    if (!scratch) return 0;
-    input_adjoint43_run(s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH((4 * s->th + 2) * (4 * s->tw + 2) + 36 * s->tw, input_adjoint43_run(s, q, ldq, xs, dx, c0, c1, r0, r1, edge, scratch));
 }
 
 int outpost_wino43_output_f32(const outpost_wino_shape *s, const float *m, long ldm, long xs, float *y, long o0, long o1, long r0, long r1) {
-    float *scratch = malloc(sizeof(float) * (size_t)(28 * s->tw));
-    if (!scratch) return 0;
-    output43_run(s, m, ldm, xs, y, o0, o1, r0, r1, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH(28 * s->tw, output43_run(s, m, ldm, xs, y, o0, o1, r0, r1, scratch));
 }
 
 int outpost_wino43_output_adjoint_f32(const outpost_wino_shape *s, const float *gy, float *p, long ldp, long xs, long o0, long o1,
                                       long r0, long r1) {
-    float *scratch = malloc(sizeof(float) * (size_t)(28 * s->tw));
-    if (!scratch) return 0;
-    output_adjoint43_run(s, gy, p, ldp, xs, o0, o1, r0, r1, scratch);
-    free(scratch);
-    return 1;
+    WITH_SCRATCH(28 * s->tw, output_adjoint43_run(s, gy, p, ldp, xs, o0, o1, r0, r1, scratch));
 }
 
 void outpost_wino43_weight_f32(const outpost_wino_shape *s, const float *w, float *u, long xs, long o0, long o1) {
