@@ -75,6 +75,33 @@ static inline __attribute__((always_inline)) void input_body(const outpost_wino_
         }
 }
 
+// Writes one segment's accumulated rows (`rows` padded rows `width` wide, the first at padded
+// row `top`) into one channel's plane of dx. Rows the segment alone covers are written. When
+// `shares_top`, its first two rows belong also to the tile row before the segment: they are
+// added to dx, or written to `edge` (two rows of w) when given, for the caller to add later.
+static inline __attribute__((always_inline)) void store_segment(const outpost_wino_shape *s, const float *acc, long width, long rows,
+                                                                long top, int shares_top, float *edge, float *plane) {
+    long count = s->w < width - s->pad ? s->w : width - s->pad;
+    for (long k = 0; k < rows; k++) {
+        long y = top + k - s->pad;
+        if (y < 0 || y >= s->h) continue;
+        const float *src = acc + k * width + s->pad;
+        float *dst = plane + y * s->w;
+        if (k < 2 && shares_top) {
+            if (edge) {
+                float *e = edge + k * s->w;
+                memcpy(e, src, sizeof(float) * (size_t)count);
+                if (count < s->w) memset(e + count, 0, sizeof(float) * (size_t)(s->w - count));
+            } else {
+                for (long i = 0; i < count; i++) dst[i] += src[i];
+            }
+        } else {
+            memcpy(dst, src, sizeof(float) * (size_t)count);
+            if (count < s->w) memset(dst + count, 0, sizeof(float) * (size_t)(s->w - count));
+        }
+    }
+}
+
 // Adjoint of the input transform for channels c0..<c1 and tile rows r0..<r1, from Q[ξ][c][t]
 // (columns as in the input transform). Tile rows ty and ty + 1 of an image share two input
 // rows. Rows this call's tiles alone cover are written; the two rows a segment of tile rows
@@ -124,26 +151,8 @@ static inline __attribute__((always_inline)) void input_adjoint_body(const outpo
                     }
                 }
             }
-            float *plane = dx + (img * s->cin + c) * s->h * s->w;
-            long count = s->w < width - s->pad ? s->w : width - s->pad;
-            for (long k = 0; k < rows; k++) {
-                long y = 2 * ty0 + k - s->pad;
-                if (y < 0 || y >= s->h) continue;
-                const float *src = acc + k * width + s->pad;
-                float *dst = plane + y * s->w;
-                if (k < 2 && ty0 > 0) {
-                    if (edge && seg == r0) {
-                        float *e = edge + ((c - c0) * 2 + k) * s->w;
-                        memcpy(e, src, sizeof(float) * (size_t)count);
-                        if (count < s->w) memset(e + count, 0, sizeof(float) * (size_t)(s->w - count));
-                    } else {
-                        for (long i = 0; i < count; i++) dst[i] += src[i];
-                    }
-                } else {
-                    memcpy(dst, src, sizeof(float) * (size_t)count);
-                    if (count < s->w) memset(dst + count, 0, sizeof(float) * (size_t)(s->w - count));
-                }
-            }
+            store_segment(s, acc, width, rows, 2 * ty0, ty0 > 0, edge && seg == r0 ? edge + (c - c0) * 2 * s->w : NULL,
+                          dx + (img * s->cin + c) * s->h * s->w);
             seg += ty1 - ty0;
         }
 }
@@ -425,26 +434,8 @@ static inline __attribute__((always_inline)) void input_adjoint43_body(const out
                     }
                 }
             }
-            float *plane = dx + (img * s->cin + c) * s->h * s->w;
-            long count = s->w < width - s->pad ? s->w : width - s->pad;
-            for (long k = 0; k < rows; k++) {
-                long y = 4 * ty0 + k - s->pad;
-                if (y < 0 || y >= s->h) continue;
-                const float *src = acc + k * width + s->pad;
-                float *dst = plane + y * s->w;
-                if (k < 2 && ty0 > 0) {
-                    if (edge && seg == r0) {
-                        float *e = edge + ((c - c0) * 2 + k) * s->w;
-                        memcpy(e, src, sizeof(float) * (size_t)count);
-                        if (count < s->w) memset(e + count, 0, sizeof(float) * (size_t)(s->w - count));
-                    } else {
-                        for (long i = 0; i < count; i++) dst[i] += src[i];
-                    }
-                } else {
-                    memcpy(dst, src, sizeof(float) * (size_t)count);
-                    if (count < s->w) memset(dst + count, 0, sizeof(float) * (size_t)(s->w - count));
-                }
-            }
+            store_segment(s, acc, width, rows, 4 * ty0, ty0 > 0, edge && seg == r0 ? edge + (c - c0) * 2 * s->w : NULL,
+                          dx + (img * s->cin + c) * s->h * s->w);
             seg += ty1 - ty0;
         }
 }
