@@ -320,8 +320,8 @@ extension Kernels {
     /// `weight`, when given, is the buffer of `wt` (where the Winograd path keeps its transform).
     static func conv2d<T: TensorScalar>(_ x: Buffer, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem, weight: Buffer? = nil) {
         if usesDirectConvolution(p) { conv2dDirect(UnsafePointer(x.pointer(T.self)), wt, y, p); return }
-        if usesWinogradConvolution(p, T.self) {
-            conv2dWinograd(UnsafePointer(x.pointer(T.self)), wt, y, p, xOwner: x, wOwner: weight)
+        if let tile = winogradTile(p, T.self) {
+            conv2dWinograd(UnsafePointer(x.pointer(T.self)), wt, y, p, tile, xOwner: x, wOwner: weight)
             return
         }
         guard unfoldsWholeBatch(p) else { conv2d(UnsafePointer(x.pointer(T.self)), wt, y, p); return }
@@ -345,8 +345,8 @@ extension Kernels {
     static func conv2dWeightGrad<T: TensorScalar>(_ x: Buffer, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem,
                                                   cotangent: Buffer? = nil) {
         if usesDirectConvolution(p) { conv2dWeightGradDirect(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
-        if usesWinogradConvolution(p, T.self) {
-            conv2dWeightGradWinograd(UnsafePointer(x.pointer(T.self)), gy, dw, p, xOwner: x, gOwner: cotangent)
+        if let tile = winogradTile(p, T.self) {
+            conv2dWeightGradWinograd(UnsafePointer(x.pointer(T.self)), gy, dw, p, tile, xOwner: x, gOwner: cotangent)
             return
         }
         guard unfoldsWholeBatch(p) else { conv2dWeightGrad(UnsafePointer(x.pointer(T.self)), gy, dw, p); return }
@@ -367,7 +367,7 @@ extension Kernels {
     /// y[n] = W · im2col(x[n]) per group.
     static func conv2d<T: TensorScalar>(_ x: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         if p.groups != 1 { conv2dGrouped(x, wt, y, p); return }
-        if usesWinogradConvolution(p, T.self) { conv2dWinograd(x, wt, y, p); return }
+        if let tile = winogradTile(p, T.self) { conv2dWinograd(x, wt, y, p, tile); return }
         let threads = convThreads(p)
         if threads > 1 && p.n >= threads {
             parallelChunks(threads) { t in conv2dImages(x, wt, y, p, slice(t, of: threads, p.n), threads: 1) }
@@ -433,7 +433,7 @@ extension Kernels {
                                                  cotangent: Buffer? = nil, weight: Buffer? = nil) {
         if p.groups != 1 { conv2dInputGradGrouped(gy, wt, dx, p); return }
         if usesDirectConvolution(p) { conv2dInputGradDirect(gy, wt, dx, p); return }
-        if usesWinogradConvolution(p, T.self) { conv2dInputGradWinograd(gy, wt, dx, p, gOwner: cotangent, wOwner: weight); return }
+        if let tile = winogradTile(p, T.self) { conv2dInputGradWinograd(gy, wt, dx, p, tile, gOwner: cotangent, wOwner: weight); return }
         let threads = convThreads(p)
         if unfoldsWholeBatch(p) {
             let ld = p.n * p.l, imageSize = p.cin * p.h * p.w
@@ -516,7 +516,7 @@ extension Kernels {
     /// dW = Σ_n g[n] · im2col(x[n])ᵀ per group.
     static func conv2dWeightGrad<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>, _ p: ConvProblem) {
         if p.groups != 1 { conv2dWeightGradGrouped(x, gy, dw, p); return }
-        if usesWinogradConvolution(p, T.self) { conv2dWeightGradWinograd(x, gy, dw, p); return }
+        if let tile = winogradTile(p, T.self) { conv2dWeightGradWinograd(x, gy, dw, p, tile); return }
         let threads = convThreads(p)
         let wCount = p.cout * p.k
         if threads > 1 && p.n >= threads {

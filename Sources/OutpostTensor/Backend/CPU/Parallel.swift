@@ -52,7 +52,7 @@ public enum Engine {
 
     /// Which 3×3 convolutions run as Winograd F(2×2, 3×3) or F(4×4, 3×3) (on this thread).
     public enum WinogradPolicy: Sendable {
-        /// Those the shape rule picks (`Kernels.usesWinogradConvolution`), all on F(2×2, 3×3)
+        /// Those the shape rule picks (`Kernels.winogradTile`), all on F(2×2, 3×3)
         /// tiles: the default.
         case shapeRule
         /// Those the shape rule picks, on F(4×4, 3×3) tiles where

@@ -19,7 +19,7 @@ import COutpostSIMD
 // multiplies win when the batch has many tiles that a 4×4 grid fills well, but its rounding
 // is about 10x F(2,3)'s, so the default policy keeps F(2,3) (Engine.WinogradPolicy).
 //
-// Shape rule (`usesWinogradConvolution`): Float32, groups = 1, a 3×3 kernel, stride 1,
+// Shape rule (`winogradTile`): Float32, groups = 1, a 3×3 kernel, stride 1,
 // dilation 1, equal padding of 0 or 1, at least 32 input and 32 output channels, and at least
 // 64 tiles (2×2 output blocks) in the batch. Float64 stays on im2col (the engine's gradient
 // checks run in Float64, where F(2,3)'s extra rounding would show). Measured against im2col
@@ -93,9 +93,7 @@ enum WinogradTile: Equatable {
 }
 
 extension Kernels {
-    static func usesWinogradConvolution<T: TensorScalar>(_ p: ConvProblem, _: T.Type) -> Bool { winogradTile(p, T.self) != nil }
-
-    /// The tile `p` runs on by Winograd, or nil where it takes another path.
+    /// The tile `p` runs on by Winograd (the shape rule below), or nil where it takes another path.
     static func winogradTile<T: TensorScalar>(_ p: ConvProblem, _: T.Type) -> WinogradTile? {
         let g = p.geometry
         guard T.self == Float.self && p.groups == 1 && p.kh == 3 && p.kw == 3 && g.stride == (1, 1) && g.dilation == (1, 1)
@@ -251,11 +249,10 @@ extension Kernels {
         return Swift.max(1, winogradBlockBytes / perRow, (winogradBlockTiles + tw - 1) / tw)
     }
 
-    /// y = conv(x, w) by Winograd on the tile the shape rule picks. `xOwner` and `wOwner`,
+    /// y = conv(x, w) by Winograd on `tile` (from `winogradTile`). `xOwner` and `wOwner`,
     /// when given, are the buffers of x and w, which keep their transforms for the gradients.
     static func conv2dWinograd<T: TensorScalar>(_ x: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ p: ConvProblem,
-                                                xOwner: Buffer? = nil, wOwner: Buffer? = nil) {
-        guard let tile = winogradTile(p, T.self) else { preconditionFailure("conv2d: not a Winograd convolution") }
+                                                _ tile: WinogradTile, xOwner: Buffer? = nil, wOwner: Buffer? = nil) {
         var shape = winogradShape(p, tile)
         let positions = tile.positions
         let threads = convThreads(p)
@@ -305,11 +302,10 @@ extension Kernels {
         }
     }
 
-    /// dx = convᵀ(g, w) by Winograd on the tile the shape rule picks; `gOwner` and `wOwner`,
-    /// when given, are the buffers of g and w, which keep their transforms.
+    /// dx = convᵀ(g, w) by Winograd on `tile`; `gOwner` and `wOwner`, when given, are the
+    /// buffers of g and w, which keep their transforms.
     static func conv2dInputGradWinograd<T: TensorScalar>(_ gy: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>,
-                                                         _ p: ConvProblem, gOwner: Buffer? = nil, wOwner: Buffer? = nil) {
-        guard let tile = winogradTile(p, T.self) else { preconditionFailure("conv2d input gradient: not a Winograd convolution") }
+                                                         _ p: ConvProblem, _ tile: WinogradTile, gOwner: Buffer? = nil, wOwner: Buffer? = nil) {
         var shape = winogradShape(p, tile)
         let positions = tile.positions
         let threads = convThreads(p)
@@ -383,11 +379,9 @@ extension Kernels {
         }
     }
 
-    /// dw = Σ_n g[n] ⋆ x[n] by Winograd on the tile the shape rule picks; `xOwner` and
-    /// `gOwner` as in the other two.
+    /// dw = Σ_n g[n] ⋆ x[n] by Winograd on `tile`; `xOwner` and `gOwner` as in the other two.
     static func conv2dWeightGradWinograd<T: TensorScalar>(_ x: UnsafePointer<T>, _ gy: UnsafePointer<T>, _ dw: UnsafeMutablePointer<T>,
-                                                          _ p: ConvProblem, xOwner: Buffer? = nil, gOwner: Buffer? = nil) {
-        guard let tile = winogradTile(p, T.self) else { preconditionFailure("conv2d weight gradient: not a Winograd convolution") }
+                                                          _ p: ConvProblem, _ tile: WinogradTile, xOwner: Buffer? = nil, gOwner: Buffer? = nil) {
         var shape = winogradShape(p, tile)
         let threads = convThreads(p)
         let tiles = p.n * shape.th * shape.tw
