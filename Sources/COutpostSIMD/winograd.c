@@ -417,20 +417,21 @@ static inline __attribute__((always_inline)) void input_adjoint43_body(const out
                 }
                 // Adjoint of the row step into the segment's rows 4(ty − ty0) + k: columns
                 // 4tx..4tx+3 first, then the two each tile shares with the next, so no pass
-                // reads its own stores.
+                // reads its own stores. The first pass parks those two in the slots of p it
+                // has just read (p4, p5: each tx reads its own column before writing it).
                 for (long k = 0; k < 6; k++) {
                     float *row = acc + (4 * (ty - ty0) + k) * width;
-                    const float *p = r + 6 * k * tw;
+                    float *p = r + 6 * k * tw, *p4 = p + 4 * tw, *p5 = p + 5 * tw;
                     for (long tx = 0; tx < tw; tx++) {
                         float o[6];
-                        b6(p[tx], p[tw + tx], p[2 * tw + tx], p[3 * tw + tx], p[4 * tw + tx], p[5 * tw + tx], o);
+                        b6(p[tx], p[tw + tx], p[2 * tw + tx], p[3 * tw + tx], p4[tx], p5[tx], o);
                         for (long l = 0; l < 4; l++) row[4 * tx + l] += o[l];
+                        p4[tx] = o[4];
+                        p5[tx] = o[5];
                     }
                     for (long tx = 0; tx < tw; tx++) {
-                        float o[6];
-                        b6(p[tx], p[tw + tx], p[2 * tw + tx], p[3 * tw + tx], p[4 * tw + tx], p[5 * tw + tx], o);
-                        row[4 * tx + 4] += o[4];
-                        row[4 * tx + 5] += o[5];
+                        row[4 * tx + 4] += p4[tx];
+                        row[4 * tx + 5] += p5[tx];
                     }
                 }
             }
