@@ -40,10 +40,8 @@ public enum Benchmarks {
     public static func measure(_ id: String, seconds: Double, warmup: Double, count: Int? = nil,
                                flushDenormals: Bool = true) -> BenchmarkMeasurement? {
         guard let make = allWorkloads.first(where: { $0.id == id })?.make else { return nil }
-        if flushDenormals {
-            return Engine.withDenormalsFlushed { OutpostBenchmarks.measure(make, seconds: seconds, warmup: warmup, count: count) }
-        }
-        return OutpostBenchmarks.measure(make, seconds: seconds, warmup: warmup, count: count)
+        let run = { OutpostBenchmarks.measure(make, seconds: seconds, warmup: warmup, count: count) }
+        return flushDenormals ? Engine.withDenormalsFlushed(run) : run()
     }
 
     /// W1 run to convergence with the attack itself.

@@ -27,10 +27,10 @@ final class WorkerPool: @unchecked Sendable {
     private let claim = Atomic<UInt64>(0)
     /// Unmanaged pointer to the running `Job`, and its chunk count.
     private let jobPointer = Atomic<UInt>(0)
+    private let jobChunks = Atomic<Int>(0)
     /// The caller's denormal mode (`outpost_flushing_denormals`), which the workers take on
     /// for its chunks so that a result does not depend on which thread computed it.
     private let jobFlushesDenormals = Atomic<Int>(0)
-    private let jobChunks = Atomic<Int>(0)
     private let finished = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let sleep = NSCondition()
