@@ -47,8 +47,10 @@ public struct ModelConfiguration: Sendable, Equatable {
         m.initializationSeed = UInt64(try s.int("init_seed", default: 0, range: 0...Int.max))
         m.weights = try s.optionalString("weights").map { resolve($0, relativeTo: base) }
         try s.finish()
-        if m.architecture == "convnet" && m.imageSize % 9 != 5 && m.imageSize < 9 {
-            throw ConfigError(path: s.path, message: "the ConvNet needs images of at least 9×9 pixels")
+        // The ConvNet's two 3×3 max pools each divide the side by 3 (floor), so a side under 9
+        // leaves no pixel for the second.
+        if m.architecture == "convnet" && m.imageSize < 9 {
+            throw ConfigError(path: ConfigPathText.join(s.path, "image_size"), message: "the ConvNet needs images of at least 9×9 pixels")
         }
         if m.architecture == "mobilenet_v2" || m.architecture.hasPrefix("resnet"), m.imageSize < 8 {
             throw ConfigError(path: ConfigPathText.join(s.path, "image_size"), message: "\(m.architecture) needs images of at least 8×8 pixels")
