@@ -410,16 +410,70 @@ struct ScatterChart {
         if !cornerNote.isEmpty {
             s += "<text class=\"note\" x=\"\(Chart.f(plotRight - 6))\" y=\"\(Chart.f(plotTop + 14))\" text-anchor=\"end\">\(HTML.escape(cornerNote))</text>"
         }
-        for p in drawable {
-            let cx = px(p.x), cy = py(p.y)
+        let centers = drawable.map { (x: px($0.x), y: py($0.y)) }
+        let labels = drawable.map { $0.label.count > 18 ? String($0.label.prefix(17)) + "…" : $0.label }
+        let boxes = Self.placeLabels(centers: centers, texts: labels, plotLeft: plotLeft, plotRight: plotRight,
+                                     plotTop: plotTop, plotBottom: plotBottom)
+        for (i, p) in drawable.enumerated() {
+            let (cx, cy) = centers[i]
             let tip = "\(p.label): \(xLabel) \(xFormat.value(p.x)), \(yLabel) \(yFormat.value(p.y))"
             s += "<circle class=\"mark point\" cx=\"\(Chart.f(cx))\" cy=\"\(Chart.f(cy))\" r=\"6\" fill=\"\(p.color)\" stroke=\"#fff\" stroke-width=\"1.5\"><title>\(HTML.escape(tip))</title></circle>"
-            let anchorEnd = cx > (plotLeft + plotRight) / 2
-            let shown = p.label.count > 18 ? String(p.label.prefix(17)) + "…" : p.label
-            s += "<text class=\"point-label\" x=\"\(Chart.f(anchorEnd ? cx - 10 : cx + 10))\" y=\"\(Chart.f(cy - 8))\" text-anchor=\"\(anchorEnd ? "end" : "start")\">\(HTML.escape(shown))</text>"
+            let box = boxes[i]
+            let anchorEnd = box.minX < cx
+            s += "<text class=\"point-label\" x=\"\(Chart.f(anchorEnd ? box.maxX : box.minX))\" y=\"\(Chart.f(box.baseline))\" text-anchor=\"\(anchorEnd ? "end" : "start")\">\(HTML.escape(labels[i]))</text>"
         }
         s += Chart.axisLabels(x: xLabel, y: yLabel, plotLeft: plotLeft, plotRight: plotRight, plotTop: plotTop, plotBottom: plotBottom)
         s += Chart.legend(drawable.map { ($0.label, $0.color) }, x: plotRight + 18, y: plotTop + 8, line: false)
         return Chart.figure(title: title, body: s + "</svg>")
+    }
+
+    /// Where a point's label sits: its text box and the baseline the text is drawn on.
+    struct LabelBox: Equatable {
+        var minX, maxX, minY, maxY: Double
+        var baseline: Double { maxY - 3 }
+
+        func overlaps(_ o: LabelBox) -> Bool {
+            minX < o.maxX && o.minX < maxX && minY < o.maxY && o.minY < maxY
+        }
+    }
+
+    /// Label boxes for points at `centers`, none overlapping another where the plot has room.
+    ///
+    /// Two defenses with nearly the same cost and leakage put their markers on top of each
+    /// other, and labels at a fixed offset then print over one another. Each label tries the
+    /// spots beside its marker (above, below, then on the other side, then stepping further up
+    /// and down) and takes the first that meets no label placed before it; points are placed
+    /// top to bottom (then by name) so the result does not depend on the order of the defenses.
+    static func placeLabels(centers: [(x: Double, y: Double)], texts: [String], plotLeft: Double, plotRight: Double,
+                            plotTop: Double, plotBottom: Double) -> [LabelBox] {
+        // 11px semibold text: about 6.6 px per character, 12 px from top to descender.
+        let charWidth = 6.6, height = 12.0, gap = 10.0
+        var placed = [LabelBox?](repeating: nil, count: centers.count)
+        let order = centers.indices.sorted { (centers[$0].y, centers[$0].x, texts[$0]) < (centers[$1].y, centers[$1].x, texts[$1]) }
+        for i in order {
+            let (cx, cy) = centers[i]
+            let width = Double(texts[i].count) * charWidth
+            let preferEnd = cx > (plotLeft + plotRight) / 2
+            func box(end: Bool, top: Double) -> LabelBox {
+                let minX = end ? cx - gap - width : cx + gap
+                return LabelBox(minX: minX, maxX: minX + width, minY: top, maxY: top + height)
+            }
+            // Tops of the candidate boxes: above the marker (the usual spot), below it, then
+            // one label height further each way.
+            var tops = [cy - 8 - height + 3, cy + 6]
+            for k in 1...8 {
+                tops.append(cy - 8 - height + 3 - Double(k) * height)
+                tops.append(cy + 6 + Double(k) * height)
+            }
+            var candidates: [LabelBox] = []
+            for top in tops {
+                candidates.append(box(end: preferEnd, top: top))
+                candidates.append(box(end: !preferEnd, top: top))
+            }
+            let inside = candidates.filter { $0.minY >= plotTop && $0.maxY <= plotBottom }
+            let free = inside.first { c in !placed.contains { $0?.overlaps(c) ?? false } }
+            placed[i] = free ?? inside.first ?? candidates[0]
+        }
+        return placed.map { $0! }
     }
 }

@@ -144,6 +144,39 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(html.contains("class=\"best\""), "nothing is bold without a comparison")
     }
 
+    func testScatterLabelsDoNotOverlap() {
+        let (left, right, top, bottom) = (60.0, 500.0, 30.0, 300.0)
+        func place(_ centers: [(x: Double, y: Double)], _ texts: [String]) -> [ScatterChart.LabelBox] {
+            ScatterChart.placeLabels(centers: centers, texts: texts, plotLeft: left, plotRight: right, plotTop: top, plotBottom: bottom)
+        }
+        // A lone point keeps the usual spot: above its marker, on the side towards the middle.
+        let lone = place([(x: 100, y: 150)], ["outpost"])
+        XCTAssertEqual(lone[0].baseline, 142)
+        XCTAssertEqual(lone[0].minX, 110)
+        XCTAssertEqual(place([(x: 450, y: 150)], ["outpost"])[0].maxX, 440)
+        // The demo's dp_noise and outpost landed within a few pixels of each other; five
+        // defenses on one spot, or close together near the top and bottom edges, all get room.
+        let cases: [[(x: Double, y: Double)]] = [
+            [(x: 300, y: 150), (x: 303, y: 152)],
+            Array(repeating: (x: 200, y: 160), count: 5),
+            [(x: 120, y: 40), (x: 125, y: 41), (x: 118, y: 44)],
+            [(x: 420, y: 295), (x: 424, y: 292)],
+        ]
+        for centers in cases {
+            let texts = centers.indices.map { "defense \($0)" }
+            let boxes = place(centers, texts)
+            for i in boxes.indices {
+                XCTAssertGreaterThanOrEqual(boxes[i].minY, top, "\(centers)")
+                XCTAssertLessThanOrEqual(boxes[i].maxY, bottom, "\(centers)")
+                for j in boxes.indices where j > i {
+                    XCTAssertFalse(boxes[i].overlaps(boxes[j]), "labels \(i) and \(j) of \(centers) overlap")
+                }
+            }
+            // The placement depends on the points, not on the order the defenses come in.
+            XCTAssertEqual(place(centers.reversed(), texts.reversed()), boxes.reversed())
+        }
+    }
+
     func testAxesAndTicks() {
         let a = Chart.LinearAxis(minimum: 0.03, maximum: 0.97)
         XCTAssertEqual(a.lo, 0)
