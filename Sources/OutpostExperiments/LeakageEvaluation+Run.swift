@@ -2,6 +2,7 @@ import Foundation
 import OutpostAttacks
 import OutpostData
 import OutpostDefenses
+import OutpostFederated
 import OutpostNN
 import OutpostResults
 import OutpostTensor
@@ -64,6 +65,16 @@ extension LeakageEvaluation {
         return ClientPayload(kind: .modelUpdate, tensors: delta, sampleCount: s.labels.count)
     }
 
+    /// The client's real settings in a scenario, from which the threat model grants facts.
+    func clientRecord(_ scenario: Scenario, _ s: Setup) -> ClientTrainingRecord {
+        let update = scenario == .twoImagesOneStepEach
+        let steps = update ? s.labels.count : 1
+        return ClientTrainingRecord(round: 1, clientID: 0, algorithm: update ? .fedAvg : .fedSGD, learningRate: Scenario.localLearningRate,
+                                    stepLearningRates: Array(repeating: Scenario.localLearningRate, count: steps), localEpochs: 1,
+                                    batchSize: update ? 1 : s.labels.count, sampleCount: s.labels.count, localSteps: steps, momentum: 0,
+                                    weightDecay: 0, labels: s.labels)
+    }
+
     func context(_ s: Setup, steps: Int) -> UpdateContext {
         UpdateContext(network: s.network, globalParameters: s.state.parameters, round: 1, clientID: 0, sampleCount: s.labels.count, localSteps: steps)
     }
@@ -85,9 +96,7 @@ extension LeakageEvaluation {
         var cells: [Cell] = []
         for scenario in scenarios {
             let s = try setup(scenario)
-            let knowledge = ServerKnowledge(batchSize: scenario == .twoImagesOneStepEach ? 1 : scenario.imageCount,
-                                            learningRate: Scenario.localLearningRate, localEpochs: 1, sampleCount: scenario.imageCount,
-                                            normalization: .identity(channels: s.network.inputShape[0]))
+            let knowledge = threatModel.knowledge(of: clientRecord(scenario, s), normalization: .identity(channels: s.network.inputShape[0]))
             for defense in defenses {
                 let payload = try self.payload(scenario, s, defense: defense, seed: seed &+ 17)
                 let target = try AttackTarget(network: s.network, globalState: s.state, payload: payload, knowledge: knowledge)

@@ -3,6 +3,7 @@ import OutpostAttacks
 import OutpostConfig
 import OutpostData
 import OutpostDefenses
+import OutpostFederated
 import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
@@ -40,6 +41,11 @@ public struct LeakageEvaluation: Sendable {
     public var attacks: [AttackConfiguration]
     public var defenses: [DefenseConfiguration]
     public var trials: Int
+    /// What the attacking server knows of the client (`threat_model`, as in `outpost run`).
+    /// The default, the paper's, grants what the server configured (learning rate, E, B,
+    /// sample count) but not the labels; `full` grants the labels too, for the known-label
+    /// attacks of the literature (`labels: known`).
+    public var threatModel: ThreatModel = .serverConfigured
     public var seed: UInt64
     /// Where the real data sets are; nil uses the sample shipped with Outpost.
     public var dataDirectory: String?
@@ -54,6 +60,7 @@ public struct LeakageEvaluation: Sendable {
         let attacks = try root.sections("attacks").map { s -> AttackConfiguration in try AttackConfiguration.read(s) }
         let defenses = try root.sections("defenses").map { s -> DefenseConfiguration in try defense(from: s) }
         let trials = try root.int("trials", default: 1, range: 1...1000)
+        let threatModel = try FederatedAttacks.readThreatModel(root)
         let seed = UInt64(try root.int("seed", default: 0, range: 0...Int.max))
         let data = try root.section("data")
         let dir = try data.optionalString("directory").map { resolve($0, relativeTo: base) }
@@ -63,8 +70,11 @@ public struct LeakageEvaluation: Sendable {
         try o.finish()
         try root.finish()
         guard !scenarios.isEmpty else { throw ConfigError(path: "scenarios", message: "needs at least one scenario") }
-        return LeakageEvaluation(scenarios: scenarios, attacks: attacks.isEmpty ? [try AttackConfiguration.read(ConfigSection(.null))] : attacks,
-                                 defenses: defenses.isEmpty ? [.none] : defenses, trials: trials, seed: seed, dataDirectory: dir, outputDirectory: out)
+        var evaluation = LeakageEvaluation(scenarios: scenarios, attacks: attacks.isEmpty ? [try AttackConfiguration.read(ConfigSection(.null))] : attacks,
+                                           defenses: defenses.isEmpty ? [.none] : defenses, trials: trials, seed: seed, dataDirectory: dir,
+                                           outputDirectory: out)
+        evaluation.threatModel = threatModel
+        return evaluation
     }
 
     /// A defense section (`defense: outpost`, `lambda: 0.8`, ...) through the defense

@@ -82,6 +82,23 @@ public struct ClientTrainingRecord: Sendable, Equatable, Codable {
     public let weightDecay: Double
     /// The labels of the samples, in the order of ``GroundTruth/images``.
     public let labels: [Int]
+
+    public init(round: Int, clientID: Int, algorithm: TrainingAlgorithm, learningRate: Double, stepLearningRates: [Double],
+                localEpochs: Int, batchSize: Int, sampleCount: Int, localSteps: Int, momentum: Double, weightDecay: Double,
+                labels: [Int]) {
+        self.round = round
+        self.clientID = clientID
+        self.algorithm = algorithm
+        self.learningRate = learningRate
+        self.stepLearningRates = stepLearningRates
+        self.localEpochs = localEpochs
+        self.batchSize = batchSize
+        self.sampleCount = sampleCount
+        self.localSteps = localSteps
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.labels = labels
+    }
 }
 
 /// One local step, recorded for analysis when ``FederatedConfiguration/captureStepGradients``

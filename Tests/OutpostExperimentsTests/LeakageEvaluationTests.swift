@@ -1,6 +1,6 @@
 import Foundation
 import OutpostConfig
-import OutpostExperiments
+@testable import OutpostExperiments
 import XCTest
 
 /// `outpost evaluate` at smoke-test size on the shipped sample, so the Table III preset
@@ -38,6 +38,27 @@ final class LeakageEvaluationTests: XCTestCase {
         let table = try String(contentsOfFile: (out as NSString).appendingPathComponent("table.md"), encoding: .utf8)
         XCTAssert(table.contains("outpost") && table.contains("SSIM"))
         XCTAssert(FileManager.default.fileExists(atPath: cells[0].grid))
+    }
+
+    /// The server knows the labels only when the threat model grants them: `labels: known`
+    /// fails under the paper's default and runs with the true labels under `full`.
+    func testThreatModelGrantsLabels() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-eval-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let attack = "attacks=[{name: inverting_gradients, iterations: 2, labels: known}]"
+        var refused = try evaluation(["output.directory=\(out)", "trials=1", "scenarios=[4]", "defenses=[{defense: none}]", attack])
+        XCTAssertEqual(refused.threatModel, .serverConfigured)
+        XCTAssertThrowsError(try refused.run()) { XCTAssert("\($0)".contains("grants none"), "\($0)") }
+        refused.threatModel = .full
+        let cells = try refused.run()
+        XCTAssertEqual(cells.count, 1)
+        let granted = try evaluation(["output.directory=\(out)", "trials=1", "scenarios=[4]", "threat_model=full", attack])
+        XCTAssertEqual(granted.threatModel, .full)
+        let summaryURL = URL(fileURLWithPath: out).appendingPathComponent("s4-inverting_gradients-none/summary.json")
+        let summary = try JSONDecoder().decode(AuditSummary.self, from: Data(contentsOf: summaryURL))
+        let truth = try refused.setup(.sixteenColorImages).labels
+        XCTAssertEqual(summary.trials.first?.labels, truth, "the attack ran with the client's labels in order")
+        XCTAssertThrowsError(try evaluation(["threat_model={known: [labelz]}"])) { XCTAssert("\($0)".contains("threat_model"), "\($0)") }
     }
 
     func testBadDefenseParametersNameThePath() {
