@@ -87,8 +87,10 @@ let package = Package(
 
         .testTarget(name: "OutpostTensorTests", dependencies: ["OutpostTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostNNTests", dependencies: ["OutpostNN", "OutpostData"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics"]),
-        .testTarget(name: "OutpostDefensesTests", dependencies: ["OutpostDefenses", "OutpostAttacks", "OutpostData", "OutpostMetrics"]),
+        // Helpers shared by the test targets (the real data beside the checkout, SSIM of tensors).
+        .target(name: "OutpostTestSupport", dependencies: ["OutpostData", "OutpostMetrics", "OutpostTensor"], path: "Tests/OutpostTestSupport"),
+        .testTarget(name: "OutpostAttacksTests", dependencies: ["OutpostAttacks", "OutpostData", "OutpostMetrics", "OutpostTestSupport"]),
+        .testTarget(name: "OutpostDefensesTests", dependencies: ["OutpostDefenses", "OutpostAttacks", "OutpostData", "OutpostMetrics", "OutpostTestSupport"]),
         .testTarget(name: "OutpostConfigTests", dependencies: ["OutpostConfig"]),
         .testTarget(name: "OutpostExperimentsTests", dependencies: [
             "OutpostExperiments", "OutpostConfig", "OutpostAttacks", "OutpostResults", .product(name: "GRDB", package: "GRDB.swift"),
@@ -96,7 +98,7 @@ let package = Package(
         .testTarget(name: "OutpostDataTests", dependencies: ["OutpostData"]),
         .testTarget(name: "OutpostMetricsTests", dependencies: ["OutpostMetrics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostSafetensorsTests", dependencies: ["OutpostSafetensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "OutpostFederatedTests", dependencies: ["OutpostFederated", "OutpostAttacks"]),
+        .testTarget(name: "OutpostFederatedTests", dependencies: ["OutpostFederated", "OutpostAttacks", "OutpostTestSupport"]),
         .testTarget(name: "OutpostLPIPSTests", dependencies: ["OutpostLPIPS"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OutpostResultsTests", dependencies: ["OutpostResults"]),
         // Runs the `outpost` executable itself (kill with SIGKILL, resume).

@@ -6,6 +6,7 @@ import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
 import XCTest
+import OutpostTestSupport
 
 /// Test-side stand-in for a client: computes what it would send. (The attack itself only
 /// ever sees the payload.)
@@ -31,39 +32,6 @@ enum Client {
         }
         return ClientPayload(kind: .modelUpdate, tensors: zip(params, state.parameters).map { ($0 - $1).detached }, sampleCount: labels.count)
     }
-}
-
-enum RealData {
-    static let repositoryRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while url.path != "/" {
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-            url = url.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
-
-    static func dataset(_ name: String, split: Split = .train) throws -> ImageDataset {
-        let dir = repositoryRoot.appendingPathComponent("../shared/data").standardizedFileURL.path
-        guard FileManager.default.fileExists(atPath: dir) else { throw XCTSkip("real data folder \(dir) is absent") }
-        return try loadDataset(name, split: split, directory: dir)
-    }
-
-    /// Images `indices` of a data set as an N×C×H×W pixel tensor with their labels.
-    static func images(_ ds: ImageDataset, _ indices: [Int]) -> (Tensor, [Int]) {
-        let size = ds.channels * ds.height * ds.width
-        var values: [Float] = []
-        for i in indices { values += ds.images[(i * size)..<((i + 1) * size)] }
-        return (Tensor(values, shape: [indices.count, ds.channels, ds.height, ds.width]), indices.map { ds.labels[$0] })
-    }
-}
-
-/// SSIM of image i of two N×C×H×W pixel tensors.
-func ssim(_ truth: Tensor, _ reconstruction: Tensor, _ i: Int = 0) throws -> Double {
-    let c = truth.shape[1], h = truth.shape[2], w = truth.shape[3]
-    let a = try Image(channels: c, height: h, width: w, pixels: Array(truth[i].doubles))
-    let b = try Image(channels: c, height: h, width: w, pixels: Array(reconstruction[i].doubles), outOfRange: .clamp)
-    return try ImageMetrics.ssim(a, b)
 }
 
 /// One photos32 patch, the DLG LeNet with the given initialization, the shared gradient.

@@ -3,6 +3,7 @@ import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
 import XCTest
+import OutpostTestSupport
 
 final class LabelAndAnalyticTests: XCTestCase {
     /// iDLG reads the label of a single sample off the last layer's gradient.

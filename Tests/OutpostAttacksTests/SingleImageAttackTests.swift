@@ -3,6 +3,7 @@ import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
 import XCTest
+import OutpostTestSupport
 
 /// The OUTPOST paper's Table III scenario 3: one 3×32×32 image, the DLG LeNet with
 /// uniform(−0.5, 0.5) weights, the shared gradient, no defense.

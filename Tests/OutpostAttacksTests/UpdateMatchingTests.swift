@@ -3,6 +3,7 @@ import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
 import XCTest
+import OutpostTestSupport
 
 /// The OUTPOST paper's scenario 2: the client takes two local steps (E = 1, n = 2, B = 1)
 /// and sends the model update, which is harder to invert than one gradient.

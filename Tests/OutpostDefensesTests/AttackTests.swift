@@ -6,6 +6,7 @@ import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
 import XCTest
+import OutpostTestSupport
 
 /// A defense as the attack experiments apply it: the client's gradient of one image is
 /// defended as a single local step (i = 1); update-level defenses get the gradient as the update.

@@ -4,6 +4,7 @@ import OutpostFederated
 import OutpostNN
 import OutpostTensor
 import XCTest
+import OutpostTestSupport
 
 /// FedAvg on Fashion-MNIST with the DLG LeNet (1×28×28): a fast version in the normal
 /// suite, and the full example (100 clients, Dirichlet α = 0.5, 30 rounds) when
@@ -37,8 +38,8 @@ final class FashionMNISTExampleTests: XCTestCase {
     }
 
     func testFastVersion() throws {
-        let train = try Fixture.realDataset("fashion-mnist", split: .train).prefix(3000)
-        let test = try Fixture.realDataset("fashion-mnist", split: .test).prefix(1000)
+        let train = try RealData.dataset("fashion-mnist", split: .train).prefix(3000)
+        let test = try RealData.dataset("fashion-mnist", split: .test).prefix(1000)
         let c = Self.configuration(clients: 10, perRound: 4, rounds: 3, epochs: 2)
         let directory = try Fixture.temporaryDirectory(self)
         let sim = try FederatedSimulator(configuration: c, network: Self.network, trainingData: train, testData: test,
@@ -69,8 +70,8 @@ final class FashionMNISTExampleTests: XCTestCase {
         }
         let roundsOverride = ProcessInfo.processInfo.environment["OUTPOST_EXAMPLE_ROUNDS"].flatMap(Int.init)
         let rounds = roundsOverride ?? 30
-        let train = try Fixture.realDataset("fashion-mnist", split: .train)
-        let test = try Fixture.realDataset("fashion-mnist", split: .test)
+        let train = try RealData.dataset("fashion-mnist", split: .train)
+        let test = try RealData.dataset("fashion-mnist", split: .test)
         let c = Self.configuration(clients: 100, perRound: 10, rounds: rounds, epochs: 5)
         let checkpoints = try Fixture.temporaryDirectory(self)
         let started = Date()
@@ -114,7 +115,7 @@ final class FashionMNISTExampleTests: XCTestCase {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let name = roundsOverride == nil ? "fashion-mnist-fedavg" : "fashion-mnist-fedavg-\(rounds)-rounds"
-        let folder = Fixture.repositoryRoot.appendingPathComponent("examples/federated/\(name)")
+        let folder = RealData.repositoryRoot.appendingPathComponent("examples/federated/\(name)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try encoder.encode(summary).write(to: folder.appendingPathComponent("summary.json"))
         try encoder.encode(c).write(to: folder.appendingPathComponent("configuration.json"))

@@ -55,23 +55,6 @@ enum Fixture {
         return url
     }
 
-    /// The repository root (the folder with Package.swift above this file).
-    static let repositoryRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while url.path != "/" {
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-            url = url.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
-
-    /// A real data set from ../shared/data, or a skip when the folder is absent.
-    static func realDataset(_ name: String, split: Split) throws -> ImageDataset {
-        let dir = repositoryRoot.appendingPathComponent("../shared/data").standardizedFileURL.path
-        guard FileManager.default.fileExists(atPath: dir) else { throw XCTSkip("real data folder \(dir) is absent") }
-        return try loadDataset(name, split: split, directory: dir)
-    }
-
     /// Images `indices` of a data set as a model-space tensor (normalized when asked).
     static func modelInput(_ data: ImageDataset, _ indices: [Int], normalized: Bool, dtype: DType) throws -> Tensor {
         var pixels = try data.batch(indices).images

@@ -6,6 +6,7 @@ import OutpostNN
 import OutpostTensor
 import OutpostThreatModel
 import XCTest
+import OutpostTestSupport
 
 /// What leaves a client and what an attack may know: the attack receives the payload and
 /// the declared knowledge, never the ground truth, and the module graph makes that a
@@ -19,7 +20,7 @@ final class ThreatBoundaryTests: XCTestCase {
     /// `.testTarget(...)` and `.systemLibrary(...)` declarations (string and
     /// `.target(name:)` dependencies).
     private func packageGraph() throws -> [String: [String]] {
-        let text = try String(contentsOf: Fixture.repositoryRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let text = try String(contentsOf: RealData.repositoryRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
         // Declarations start a line; `.target(name:)` inside a dependency list does not.
         let declaration = try NSRegularExpression(pattern: #"(?m)^\s*\.(?:target|testTarget|systemLibrary)\(\s*name:\s*"([^"]+)""#)
         let matches = declaration.matches(in: text, range: NSRange(text.startIndex..., in: text))
