@@ -54,6 +54,39 @@ static int make_layout(const outpost_conv_shape *s, layout *d, int lanes) {
     return 1;
 }
 
+// The layouts a thread used last, most recent first. An attack or a training loop runs the
+// same few convolutions every iteration, and building a layout (its tap table, a malloc and
+// a free) cost about 1.3% of W4's time. Per thread, so no lock; a worker's entries live as
+// long as the worker. Callers read the tables and never free them.
+#define LAYOUT_CACHE 8
+typedef struct { outpost_conv_shape s; int lanes; layout d; } cached_layout;
+static __thread cached_layout layout_cache[LAYOUT_CACHE];
+static __thread int layout_cache_count;
+
+static int same_geometry(const outpost_conv_shape *a, const outpost_conv_shape *b) {
+    // Everything but the batch size, which the layout does not depend on.
+    return a->cin == b->cin && a->h == b->h && a->w == b->w && a->cout == b->cout && a->kh == b->kh && a->kw == b->kw
+        && a->oh == b->oh && a->ow == b->ow && a->sh == b->sh && a->sw == b->sw && a->ph == b->ph && a->pw == b->pw
+        && a->dh == b->dh && a->dw == b->dw;
+}
+
+static int get_layout(const outpost_conv_shape *s, layout *d, int lanes) {
+    for (int i = 0; i < layout_cache_count; i++) {
+        if (layout_cache[i].lanes != lanes || !same_geometry(&layout_cache[i].s, s)) continue;
+        cached_layout hit = layout_cache[i];
+        for (int j = i; j > 0; j--) layout_cache[j] = layout_cache[j - 1];
+        layout_cache[0] = hit;
+        *d = hit.d;
+        return 1;
+    }
+    if (!make_layout(s, d, lanes)) return 0;
+    if (layout_cache_count == LAYOUT_CACHE) free(layout_cache[--layout_cache_count].d.off);
+    for (int j = layout_cache_count; j > 0; j--) layout_cache[j] = layout_cache[j - 1];
+    layout_cache[0] = (cached_layout){*s, lanes, *d};
+    layout_cache_count++;
+    return 1;
+}
+
 // Phase planes of one image (forward) and their fold back (adjoint: only real pixels are
 // read back; padding accumulates whatever falls on it and is dropped). Per row and phase
 // the destination column advances by one, so no division runs per element.
@@ -674,10 +707,10 @@ static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const fl
 int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const float *w, float *y, long n0, long n1) {
     int lanes = float_lanes(s, n1 - n0);
     layout d;
-    if (!make_layout(s, &d, lanes)) return 0;
+    if (!get_layout(s, &d, lanes)) return 0;
     float *xt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
     float *acc = malloc(sizeof(float) * (size_t)s->ow);
-    if (!xt || !acc) { free(d.off); free(xt); free(acc); return 0; }
+    if (!xt || !acc) { free(xt); free(acc); return 0; }
     for (long n = n0; n < n1; n++) {
 #ifdef OUTPOST_X86
         if (lanes > 1) {
@@ -690,31 +723,31 @@ int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const
         to_phases_f32(s, &d, x + n * image_in(s), xt);
         forward_f32_portable(s, &d, xt, w, y + n * image_out(s), acc);
     }
-    free(d.off); free(xt); free(acc);
+    free(xt); free(acc);
     return 1;
 }
 
 int outpost_conv2d_direct_f64(const outpost_conv_shape *s, const double *x, const double *w, double *y, long n0, long n1) {
     layout d;
-    if (!make_layout(s, &d, 1)) return 0;
+    if (!get_layout(s, &d, 1)) return 0;
     double *xt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
     double *acc = malloc(sizeof(double) * (size_t)s->ow);
-    if (!xt || !acc) { free(d.off); free(xt); free(acc); return 0; }
+    if (!xt || !acc) { free(xt); free(acc); return 0; }
     for (long n = n0; n < n1; n++) {
         to_phases_f64(s, &d, x + n * image_in(s), xt);
         forward_f64_portable(s, &d, xt, w, y + n * image_out(s), acc);
     }
-    free(d.off); free(xt); free(acc);
+    free(xt); free(acc);
     return 1;
 }
 
 int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const float *g, const float *w, float *dx, long n0, long n1) {
     int lanes = float_lanes(s, n1 - n0);
     layout d;
-    if (!make_layout(s, &d, lanes)) return 0;
+    if (!get_layout(s, &d, lanes)) return 0;
     float *dxt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
     float *gp = malloc(sizeof(float) * (size_t)(s->cout * d.grows * d.owr));
-    if (!dxt || !gp) { free(d.off); free(dxt); free(gp); return 0; }
+    if (!dxt || !gp) { free(dxt); free(gp); return 0; }
     for (long n = n0; n < n1; n++) {
         memset(dxt, 0, sizeof(float) * (size_t)(s->cin * d.P));
 #ifdef OUTPOST_X86
@@ -729,28 +762,28 @@ int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const floa
         input_grad_f32_portable(s, &d, g + n * image_out(s), w, dxt);
         from_phases_f32(s, &d, dxt, dx + n * image_in(s));
     }
-    free(d.off); free(dxt); free(gp);
+    free(dxt); free(gp);
     return 1;
 }
 
 int outpost_conv2d_input_grad_direct_f64(const outpost_conv_shape *s, const double *g, const double *w, double *dx, long n0, long n1) {
     layout d;
-    if (!make_layout(s, &d, 1)) return 0;
+    if (!get_layout(s, &d, 1)) return 0;
     double *dxt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
-    if (!dxt) { free(d.off); return 0; }
+    if (!dxt) { return 0; }
     for (long n = n0; n < n1; n++) {
         memset(dxt, 0, sizeof(double) * (size_t)(s->cin * d.P));
         input_grad_f64_portable(s, &d, g + n * image_out(s), w, dxt);
         from_phases_f64(s, &d, dxt, dx + n * image_in(s));
     }
-    free(d.off); free(dxt);
+    free(dxt);
     return 1;
 }
 
 int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1) {
     int lanes = float_lanes(s, n1 - n0), avx = lanes > 1;
     layout d;
-    if (!make_layout(s, &d, lanes)) return 0;
+    if (!get_layout(s, &d, lanes)) return 0;
     memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
     long count = n1 > n0 ? n1 - n0 : 0, coutr = (s->cout + 3) / 4 * 4;
 #ifdef OUTPOST_X86
@@ -774,7 +807,7 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     long *rows = avx ? malloc(sizeof(long) * (size_t)(per * nrows)) : NULL;
     float *partial = avx && count > chunk ? malloc(sizeof(float) * (size_t)parkSize) : NULL;
     if (!xt || (avx && (!gp || !rows)) || (avx && count > chunk && !partial)) {
-        free(d.off); free(xt); free(gp); free(rows); free(partial);
+        free(xt); free(gp); free(rows); free(partial);
         return 0;
     }
 #ifdef OUTPOST_X86
@@ -810,20 +843,20 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
             weight_grad_f32_portable(s, &d, xt, g + n * image_out(s), dw);
         }
     }
-    free(d.off); free(xt); free(gp); free(rows); free(partial);
+    free(xt); free(gp); free(rows); free(partial);
     return 1;
 }
 
 int outpost_conv2d_weight_grad_direct_f64(const outpost_conv_shape *s, const double *x, const double *g, double *dw, long n0, long n1) {
     layout d;
-    if (!make_layout(s, &d, 1)) return 0;
+    if (!get_layout(s, &d, 1)) return 0;
     memset(dw, 0, sizeof(double) * (size_t)(s->cout * d.K));
     double *xt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
-    if (!xt) { free(d.off); return 0; }
+    if (!xt) { return 0; }
     for (long n = n0; n < n1; n++) {
         to_phases_f64(s, &d, x + n * image_in(s), xt);
         weight_grad_f64_portable(s, &d, xt, g + n * image_out(s), dw);
     }
-    free(d.off); free(xt);
+    free(xt);
     return 1;
 }

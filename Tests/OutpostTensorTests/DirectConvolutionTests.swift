@@ -102,6 +102,29 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertGreaterThan(count, 300)
     }
 
+    /// Each thread keeps its last few layouts (conv_direct.c, 8 of them). Twelve shapes that
+    /// differ in one size each, visited in orders that hit, miss and evict, must each get
+    /// their own layout every time.
+    func testLayoutsAreReusedOnlyForTheirOwnGeometry() {
+        let base = Case(n: 1, cin: 3, h: 10, w: 12, cout: 4, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1)))
+        let shapes: [Case] = [
+            base,
+            Case(n: 2, cin: 3, h: 10, w: 12, cout: 4, kh: 3, kw: 3, geo: base.geo),
+            Case(n: 1, cin: 2, h: 10, w: 12, cout: 4, kh: 3, kw: 3, geo: base.geo),
+            Case(n: 1, cin: 3, h: 11, w: 12, cout: 4, kh: 3, kw: 3, geo: base.geo),
+            Case(n: 1, cin: 3, h: 10, w: 13, cout: 4, kh: 3, kw: 3, geo: base.geo),
+            Case(n: 1, cin: 3, h: 10, w: 12, cout: 5, kh: 3, kw: 3, geo: base.geo),
+            Case(n: 1, cin: 3, h: 10, w: 12, cout: 4, kh: 5, kw: 3, geo: base.geo),
+            Case(n: 1, cin: 3, h: 10, w: 12, cout: 4, kh: 3, kw: 5, geo: base.geo),
+            Case(n: 1, cin: 3, h: 10, w: 12, cout: 4, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (2, 1), padding: (1, 1))),
+            Case(n: 1, cin: 3, h: 10, w: 12, cout: 4, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 2), padding: (1, 1))),
+            Case(n: 1, cin: 3, h: 10, w: 12, cout: 4, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (0, 1))),
+            Case(n: 1, cin: 3, h: 10, w: 12, cout: 4, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1), dilation: (1, 2))),
+        ]
+        let order = Array(0..<12) + Array((0..<12).reversed()) + [5, 5, 0, 11, 3, 7, 1, 9, 2, 10, 4, 8, 6, 0]
+        for i in order { compare(shapes[i]) }
+    }
+
     /// Output sizes follow PyTorch's floor rule, so a kernel longer than its padded input fits
     /// no times and conv2d's check stops it; the truncating rule gave one output row there,
     /// which the direct kernels computed by reading past the input (4×33, 5×5, stride 2).
