@@ -86,6 +86,14 @@ public struct LBFGS: StatefulOptimizer, Sendable {
 
     var memory: Memory = .empty
     var counters = Counters()
+    /// How directions are computed; nil: ``defaultDirection(for:)``. Tests set it to
+    /// compare the two forms.
+    var directionMethod: LBFGSDirection?
+
+    /// The default way to compute directions for parameters of `dtype`.
+    static func defaultDirection(for dtype: DType) -> LBFGSDirection {
+        .compact
+    }
 
     /// An L-BFGS optimizer with PyTorch's defaults; `maxEvaluations` defaults to
     /// `maxIterations * 5 / 4`. Throws ``OptimizerError`` for a negative or non-finite
@@ -118,8 +126,8 @@ public struct LBFGS: StatefulOptimizer, Sendable {
     public var historyCount: Int {
         switch memory {
         case .empty: return 0
-        case .float32(let m): return m.oldDirs.count
-        case .float64(let m): return m.oldDirs.count
+        case .float32(let m): return m.history.count
+        case .float64(let m): return m.history.count
         }
     }
 
@@ -149,7 +157,7 @@ public struct LBFGS: StatefulOptimizer, Sendable {
         // it fits parameters of either dtype.
         switch (dtype, memory) {
         case (.float32, .empty):
-            var m = Storage<Float>()
+            var m = Storage<Float>(history: LBFGSHistory(capacity: historySize))
             var c = counters
             defer { memory = m.d == nil ? .empty : .float32(m); counters = c }
             return try run(&m, &c, &parameters, closure)
@@ -160,7 +168,7 @@ public struct LBFGS: StatefulOptimizer, Sendable {
             defer { memory = m.d == nil ? .empty : .float32(m); counters = c }
             return try run(&m, &c, &parameters, closure)
         case (.float64, .empty):
-            var m = Storage<Double>()
+            var m = Storage<Double>(history: LBFGSHistory(capacity: historySize))
             var c = counters
             defer { memory = m.d == nil ? .empty : .float64(m); counters = c }
             return try run(&m, &c, &parameters, closure)
@@ -181,9 +189,8 @@ public struct LBFGS: StatefulOptimizer, Sendable {
     struct Storage<T: TensorScalar>: Sendable {
         var d: [T]?
         var t = 0.0
-        var oldDirs: [[T]] = []
-        var oldSteps: [[T]] = []
-        var ro: [Double] = []
+        /// The (s, y) pairs (`old_stps`, `old_dirs`) and their `ro`.
+        var history: LBFGSHistory<T>
         var hDiag = 1.0
         var prevFlatGrad: [T]?
         var prevLoss: Double?
@@ -258,9 +265,7 @@ public struct LBFGS: StatefulOptimizer, Sendable {
             // Compute the descent direction.
             if counters.iterations == 1 {
                 d = FlatVector.negated(flatGrad)
-                st.oldDirs = []
-                st.oldSteps = []
-                st.ro = []
+                st.history.removeAll()
                 st.hDiag = 1
             } else {
                 let y = FlatVector.difference(flatGrad, st.prevFlatGrad!)
@@ -268,30 +273,14 @@ public struct LBFGS: StatefulOptimizer, Sendable {
                 let ys = FlatVector.dot(y, s)
                 if ys > 1e-10 {
                     // Update the memory, dropping the oldest pair when it is full.
-                    if st.oldDirs.count == historySize {
-                        st.oldDirs.removeFirst()
-                        st.oldSteps.removeFirst()
-                        st.ro.removeFirst()
-                    }
-                    st.oldDirs.append(y)
-                    st.oldSteps.append(s)
-                    st.ro.append(1 / ys)
+                    st.history.append(y: y, s: s, rho: 1 / ys)
                     // Scale of the initial Hessian approximation.
                     st.hDiag = ys / FlatVector.dot(y, y)
                 }
-                // Two-loop recursion: the inverse-Hessian approximation times −gradient.
-                let numOld = st.oldDirs.count
-                var al = [Double](repeating: 0, count: numOld)
-                var q = FlatVector.negated(flatGrad)
-                for i in stride(from: numOld - 1, through: 0, by: -1) {
-                    al[i] = FlatVector.dot(st.oldSteps[i], q) * st.ro[i]
-                    FlatVector.axpy(-al[i], st.oldDirs[i], &q)
-                }
-                d = FlatVector.scaled(q, st.hDiag)
-                for i in 0..<numOld {
-                    let be = FlatVector.dot(st.oldDirs[i], d) * st.ro[i]
-                    FlatVector.axpy(al[i] - be, st.oldSteps[i], &d)
-                }
+                // The inverse-Hessian approximation times −gradient (the two-loop recursion,
+                // or the same recursion in its compact form).
+                d = st.history.direction(gradient: flatGrad, hDiag: st.hDiag,
+                                         method: directionMethod ?? Self.defaultDirection(for: T.dtype))
             }
             st.prevFlatGrad = flatGrad
             st.prevLoss = loss
@@ -513,9 +502,10 @@ public struct LBFGS: StatefulOptimizer, Sendable {
             state.tensors = [
                 "d": m.d.map { [vector($0)] } ?? [],
                 "prev_flat_grad": m.prevFlatGrad.map { [vector($0)] } ?? [],
-                "old_dirs": m.oldDirs.map(vector),
-                "old_stps": m.oldSteps.map(vector),
-                "ro": [StateTensor(shape: [m.ro.count], dtype: DType.float64.rawValue, values: m.ro)],
+                "old_dirs": (0..<m.history.count).map { vector(m.history.gradientChange($0)) },
+                "old_stps": (0..<m.history.count).map { vector(m.history.step($0)) },
+                "ro": [StateTensor(shape: [m.history.count], dtype: DType.float64.rawValue,
+                                   values: (0..<m.history.count).map(m.history.rho))],
             ]
         }
         state.counters = ["func_evals": counters.evaluations, "n_iter": counters.iterations]
@@ -568,8 +558,11 @@ public struct LBFGS: StatefulOptimizer, Sendable {
         }
         func build<T: TensorScalar>(_: T.Type) -> Storage<T> {
             func v(_ x: Tensor) -> [T] { x.doubles.map { T($0) } }
-            return Storage<T>(d: v(dv), t: t, oldDirs: dirs.map { v($0!) }, oldSteps: steps.map { v($0!) },
-                              ro: ro.doubles, hDiag: hDiag, prevFlatGrad: v(pv), prevLoss: prevLoss)
+            var history = LBFGSHistory<T>(capacity: restored.historySize)
+            let rho = ro.doubles
+            for i in dirs.indices { history.append(y: v(dirs[i]!), s: v(steps[i]!), rho: rho[i]) }
+            history.invalidateGram()
+            return Storage<T>(d: v(dv), t: t, history: history, hDiag: hDiag, prevFlatGrad: v(pv), prevLoss: prevLoss)
         }
         restored.memory = dv.dtype == .float32 ? .float32(build(Float.self)) : .float64(build(Double.self))
         restored.counters = counters
