@@ -583,7 +583,9 @@ LB_INLINE void lb_dots(const void *s, const void *y, long stride, const long *sl
 LB_INLINE void lb_combine(const void *s, const void *y, long stride, const long *slots, long count, const double *cs,
                           const double *cy, const void *g, double cg, void *d, long lo, long hi, int f64, int fused) {
     double acc[LB_BLOCK] __attribute__((aligned(64)));
-    for (long b = lo; b < hi; b += LB_BLOCK) {
+    // Pieces from the last to the first, so that a pass that follows one over the same
+    // range in ascending order starts on what that one left in the cache.
+    for (long b = lo + (hi - lo - 1) / LB_BLOCK * LB_BLOCK; b >= lo && hi > lo; b -= LB_BLOCK) {
         long len = hi - b < LB_BLOCK ? hi - b : LB_BLOCK;
         long j = 0;
         const lb_d8 vcg = (lb_d8)cg;
@@ -646,6 +648,73 @@ LB_INLINE void lb_combine(const void *s, const void *y, long stride, const long 
     }
 }
 
+typedef float lb_f16 __attribute__((ext_vector_type(16)));
+typedef double lb_d16 __attribute__((ext_vector_type(16)));
+
+// Float input: the `nv` vectors (at most 8: four pairs' y and s) are summed in float, each
+// product fused into the running sum (the first rounded on its own), and that group sum is
+// added to the element's double accumulator.
+LB_INLINE void lb_combine_group_f32(const float *const *vp, const float *c, int nv, double *acc, long b, long len, int fused) {
+    long j = 0;
+    for (; j + 16 <= len; j += 16) {
+        lb_f16 v, t;
+        __builtin_memcpy(&v, vp[0] + b + j, sizeof v);
+        t = (lb_f16)c[0] * v;
+        for (int q = 1; q < nv; q++) {
+            __builtin_memcpy(&v, vp[q] + b + j, sizeof v);
+            t = fused ? __builtin_elementwise_fma((lb_f16)c[q], v, t) : (lb_f16)c[q] * v + t;
+        }
+        lb_d16 a;
+        __builtin_memcpy(&a, acc + j, sizeof a);
+        a = a + __builtin_convertvector(t, lb_d16);
+        __builtin_memcpy(acc + j, &a, sizeof a);
+    }
+    for (; j < len; j++) {
+        float t = c[0] * vp[0][b + j];
+        for (int q = 1; q < nv; q++) t = fused ? __builtin_fmaf(c[q], vp[q][b + j], t) : c[q] * vp[q][b + j] + t;
+        acc[j] = acc[j] + (double)t;
+    }
+}
+
+LB_INLINE void lb_combine_f32g(const float *s, const float *y, long stride, const long *slots, long count, const double *cs,
+                               const double *cy, const float *g, double cg, float *d, long lo, long hi, int fused) {
+    double acc[LB_BLOCK] __attribute__((aligned(64)));
+    // Pieces from the last to the first, so that a pass that follows one over the same
+    // range in ascending order starts on what that one left in the cache.
+    for (long b = lo + (hi - lo - 1) / LB_BLOCK * LB_BLOCK; b >= lo && hi > lo; b -= LB_BLOCK) {
+        long len = hi - b < LB_BLOCK ? hi - b : LB_BLOCK;
+        long j = 0;
+        const lb_d8 vcg = (lb_d8)cg;
+        for (; j + 8 <= len; j += 8) { lb_d8 v = vcg * lb_load(g, b + j, 0); __builtin_memcpy(acc + j, &v, sizeof v); }
+        for (; j < len; j++) acc[j] = cg * (double)g[b + j];
+        for (long k = 0; k < count; k += 4) {
+            int np = count - k < 4 ? (int)(count - k) : 4;
+            const float *vp[8];
+            float c[8];
+            for (int p = 0; p < np; p++) {
+                vp[2 * p] = y + slots[k + p] * stride;
+                c[2 * p] = (float)cy[k + p];
+                vp[2 * p + 1] = s + slots[k + p] * stride;
+                c[2 * p + 1] = (float)cs[k + p];
+            }
+            switch (np) {
+            case 4: lb_combine_group_f32(vp, c, 8, acc, b, len, fused); break;
+            case 3: lb_combine_group_f32(vp, c, 6, acc, b, len, fused); break;
+            case 2: lb_combine_group_f32(vp, c, 4, acc, b, len, fused); break;
+            default: lb_combine_group_f32(vp, c, 2, acc, b, len, fused); break;
+            }
+        }
+        j = 0;
+        for (; j + 8 <= len; j += 8) {
+            lb_d8 v;
+            __builtin_memcpy(&v, acc + j, sizeof v);
+            lb_f8 f = __builtin_convertvector(v, lb_f8);
+            __builtin_memcpy(d + b + j, &f, sizeof f);
+        }
+        for (; j < len; j++) d[b + j] = (float)acc[j];
+    }
+}
+
 // One instance per instruction set and precision (suffix _f32 or _f64), all constants known.
 #define LB_INSTANCES(ATTR, ISA, F64, FUSED, GROUP, SFX)                                                            \
     ATTR static void lb_dots_##ISA##SFX(const void *s, const void *y, long stride, const long *slots, long count,   \
@@ -655,7 +724,8 @@ LB_INLINE void lb_combine(const void *s, const void *y, long stride, const long 
     ATTR static void lb_combine_##ISA##SFX(const void *s, const void *y, long stride, const long *slots, long count, \
                                            const double *cs, const double *cy, const void *g, double cg, void *d,   \
                                            long lo, long hi) {                                                      \
-        lb_combine(s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi, F64, FUSED);                               \
+        if (F64) lb_combine(s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi, 1, FUSED);                        \
+        else lb_combine_f32g(s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi, FUSED);                           \
     }
 
 LB_INSTANCES(, portable, 0, 0, 1, _f32)
@@ -693,6 +763,41 @@ void outpost_lbfgs_combine_f32(const float *s, const float *y, long stride, cons
 void outpost_lbfgs_combine_f64(const double *s, const double *y, long stride, const long *slots, long count, const double *cs,
                                const double *cy, const double *g, double cg, double *d, long lo, long hi) {
     LB_DISPATCH(lb_combine, _f64, s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi);
+}
+
+// u[l] -= a·row[slot(l)] (sign -1) or u[l] += a·row[slot(l)] (sign 1) for logical l in [l0, l1).
+static void lb_axpy_logical(double *u, long l0, long l1, double a, const double *row, long head, long slots, int sign) {
+    long wrap = slots - head;   // logical index of slot 0
+    long e1 = l1 < wrap ? l1 : wrap;
+    for (int seg = 0; seg < 2; seg++) {
+        long from = seg == 0 ? l0 : (l0 > wrap ? l0 : wrap), to = seg == 0 ? e1 : l1;
+        if (from >= to) continue;
+        const double *r = row + (seg == 0 ? head : -wrap);
+        if (sign < 0) { for (long l = from; l < to; l++) u[l] = u[l] - a * r[l]; }
+        else { for (long l = from; l < to; l++) u[l] = u[l] + a * r[l]; }
+    }
+}
+
+void outpost_lbfgs_coefficients(long m, long head, long slots, const double *ro, const double *sy_by_newer,
+                                const double *sy_by_older, const double *yy, const double *dots, double hdiag,
+                                double *cs, double *cy, double *work) {
+    double *alpha = work, *u = work + m, *w = work + 2 * m;
+    for (long i = 0; i < m; i++) { u[i] = -dots[4 * i]; w[i] = -dots[4 * i + 1]; }
+    for (long i = m - 1; i >= 0; i--) {
+        long k = (head + i) % slots;
+        double a = ro[k] * u[i];
+        alpha[i] = a;
+        lb_axpy_logical(u, 0, i, a, sy_by_newer + k * slots, head, slots, -1);
+    }
+    for (long j = 0; j < m; j++) lb_axpy_logical(w, 0, m, alpha[j], yy + ((head + j) % slots) * slots, head, slots, -1);
+    for (long i = 0; i < m; i++) w[i] = w[i] * hdiag;
+    for (long i = 0; i < m; i++) {
+        long k = (head + i) % slots;
+        double c = alpha[i] - ro[k] * w[i];
+        cs[i] = c;
+        cy[i] = -hdiag * alpha[i];
+        lb_axpy_logical(w, i + 1, m, c, sy_by_older + k * slots, head, slots, 1);
+    }
 }
 
 #pragma clang diagnostic pop

@@ -1,6 +1,6 @@
 import Foundation
 @testable import OutpostNN
-import OutpostTensor
+@testable import OutpostTensor
 import XCTest
 
 /// L-BFGS's compact direction (Gram matrices, two passes over the history) against the
@@ -53,8 +53,9 @@ final class LBFGSDirectionTests: XCTestCase {
     }
 
     /// The compact direction of Float pairs against the two-loop recursion run in Float64 on
-    /// the same pairs: they differ by the final rounding to Float (≤ 2⁻²⁴ of an element), not
-    /// by the ~1e-6 of the Float two-loop recursion. The same in Float64: 1e-12.
+    /// the same pairs: within 1.5e-7 of the largest element (the final rounding to Float, 2⁻²⁴,
+    /// and the Float sums of four pairs at a time), closer than the Float two-loop recursion
+    /// (1.4e-7 to 3.8e-7 here). The same in Float64: 1e-12.
     func testCompactDirectionEqualsTwoLoopRecursion() {
         for (n, capacity) in [(4997, 20), (200, 7), (37, 3)] {
             var sc = Scenario(n: n, capacity: capacity, seed: UInt64(n))
@@ -75,7 +76,8 @@ final class LBFGSDirectionTests: XCTestCase {
             XCTAssertEqual(sc.float32.count, capacity, "the history must be full")
             print("L-BFGS directions, n \(n), history \(capacity): compact Float32 \(worst32), compact Float64 \(worst64), "
                   + "two-loop Float32 \(worstTwoLoop32) (max relative differences from the Float64 two-loop recursion)")
-            XCTAssertLessThan(worst32, 1.2e-7, "n \(n): compact Float32 direction")
+            XCTAssertLessThan(worst32, 1.5e-7, "n \(n): compact Float32 direction")
+            XCTAssertLessThan(worst32, worstTwoLoop32, "n \(n): compact Float32 direction against the Float two-loop recursion")
             XCTAssertLessThan(worst64, 1e-12, "n \(n): compact Float64 direction")
         }
     }
@@ -97,7 +99,12 @@ final class LBFGSDirectionTests: XCTestCase {
     /// their length and add the pieces' sums in a fixed order).
     func testCompactDirectionDoesNotDependOnTheThreadCount() {
         let saved = Engine.threads
-        defer { Engine.threads = saved }
+        // Split whether or not a worker is polling, so that the test runs the split passes.
+        WorkerPool.forceSmallSplits.store(true, ordering: .relaxed)
+        defer {
+            Engine.threads = saved
+            WorkerPool.forceSmallSplits.store(false, ordering: .relaxed)
+        }
         for n in [3082, 6164, 20_000] {
             var sc = Scenario(n: n, capacity: 30, seed: 11)
             for k in 0..<40 {

@@ -154,33 +154,46 @@ public struct LBFGS: StatefulOptimizer, Sendable {
                      "LBFGS.step: all parameters must share one dtype, got \(parameters.map(\.dtype))")
         let count = parameters.reduce(0) { $0 + $1.count }
         // A state without a direction (no iteration finished yet) is stored as `.empty`, so
-        // it fits parameters of either dtype.
-        switch (dtype, memory) {
-        case (.float32, .empty):
-            var m = Storage<Float>(history: LBFGSHistory(capacity: historySize))
+        // it fits parameters of either dtype. The storage is moved out of `memory` so that its
+        // arrays are uniquely referenced while the step appends to the history: no copy of
+        // `memory` may live on (a switch over `(dtype, memory)` kept one for the whole step,
+        // and the first append then copied the history's buffers, 2.4 MB in W1).
+        let held: DType? = {
+            switch memory {
+            case .empty: return nil
+            case .float32: return .float32
+            case .float64: return .float64
+            }
+        }()
+        precondition(held == nil || held == dtype, "LBFGS.step: the state was built for other parameters than these \(dtype) ones")
+        switch dtype {
+        case .float32:
+            var m = held == nil ? Storage<Float>(history: LBFGSHistory(capacity: historySize)) : takeFloat32()
+            precondition(m.d.map { $0.count == count } ?? true, "LBFGS.step: the state holds \(m.d!.count) elements, the parameters \(count)")
             var c = counters
             defer { memory = m.d == nil ? .empty : .float32(m); counters = c }
             return try run(&m, &c, &parameters, closure)
-        case (.float32, .float32(var m)):
+        case .float64:
+            var m = held == nil ? Storage<Double>(history: LBFGSHistory(capacity: historySize)) : takeFloat64()
             precondition(m.d.map { $0.count == count } ?? true, "LBFGS.step: the state holds \(m.d!.count) elements, the parameters \(count)")
-            memory = .empty   // the storage is moved out so its arrays are uniquely referenced
-            var c = counters
-            defer { memory = m.d == nil ? .empty : .float32(m); counters = c }
-            return try run(&m, &c, &parameters, closure)
-        case (.float64, .empty):
-            var m = Storage<Double>(history: LBFGSHistory(capacity: historySize))
             var c = counters
             defer { memory = m.d == nil ? .empty : .float64(m); counters = c }
             return try run(&m, &c, &parameters, closure)
-        case (.float64, .float64(var m)):
-            precondition(m.d.map { $0.count == count } ?? true, "LBFGS.step: the state holds \(m.d!.count) elements, the parameters \(count)")
-            memory = .empty
-            var c = counters
-            defer { memory = m.d == nil ? .empty : .float64(m); counters = c }
-            return try run(&m, &c, &parameters, closure)
-        default:
-            preconditionFailure("LBFGS.step: the state was built for other parameters than these \(dtype) ones")
         }
+    }
+
+    /// The Float storage, moved out of `memory` (left `.empty`).
+    private mutating func takeFloat32() -> Storage<Float> {
+        guard case .float32(let m) = memory else { preconditionFailure("LBFGS: no Float storage") }
+        memory = .empty
+        return m
+    }
+
+    /// The Double storage, moved out of `memory` (left `.empty`).
+    private mutating func takeFloat64() -> Storage<Double> {
+        guard case .float64(let m) = memory else { preconditionFailure("LBFGS: no Double storage") }
+        memory = .empty
+        return m
     }
 
     // MARK: - The algorithm

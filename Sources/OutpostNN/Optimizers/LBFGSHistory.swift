@@ -10,14 +10,15 @@ enum LBFGSDirection: Sendable, Equatable {
     /// The same recursion rearranged around the Gram matrices SᵀY and YᵀY (kept from one
     /// iteration to the next): one pass over the history for Sᵀg, Yᵀg and the new pair's row
     /// of the Gram matrices, the recursion on m-vectors in Double, and one pass forming the
-    /// direction as a combination of g and the pairs, accumulated per element in Double.
+    /// direction as a combination of g and the pairs, accumulated per element in Double
+    /// (Float pairs: in runs of four pairs summed in Float, see `outpost_lbfgs_combine_f32`).
     /// Both passes split the vectors by element range across the engine's threads.
     case compact
 }
 
 /// The (s, y) pairs of L-BFGS, oldest first, in one contiguous ring buffer per kind (pair
-/// `i` in slot `(head + i) mod slots`), growing geometrically up to `capacity` pairs, and for
-/// ``LBFGSDirection/compact`` the Gram matrices of the pairs, indexed by slot.
+/// `i` in slot `(head + i) mod capacity`), allocated for `capacity` pairs with the first one,
+/// and for ``LBFGSDirection/compact`` the Gram matrices of the pairs, indexed by slot.
 struct LBFGSHistory<T: TensorScalar>: Sendable {
     /// At most this many pairs (`history_size`); the oldest is dropped when a new one comes.
     let capacity: Int
@@ -71,7 +72,10 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
 
     /// Appends a pair, dropping the oldest one when `capacity` pairs are held.
     mutating func append(y newY: [T], s newS: [T], rho: Double) {
-        if slots == 0 { length = newY.count }
+        if slots == 0 {
+            length = newY.count
+            allocate()
+        }
         precondition(newY.count == length && newS.count == length,
                      "LBFGSHistory: vectors of \(newY.count) and \(newS.count) elements, the history holds \(length)")
         let k: Int
@@ -79,7 +83,6 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
             k = head
             head = head + 1 == slots ? 0 : head + 1
         } else {
-            if count == slots { grow() }
             k = slot(count)
             count += 1
         }
@@ -104,22 +107,19 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         pending = nil
     }
 
-    private mutating func grow() {
-        let newSlots = Swift.min(capacity, Swift.max(4, 2 * slots))
-        let extra = newSlots - slots
-        s.append(contentsOf: repeatElement(0, count: extra * length))
-        y.append(contentsOf: repeatElement(0, count: extra * length))
-        ro.append(contentsOf: repeatElement(0, count: extra))
-        let old = slots
-        func regrid(_ m: [Double]) -> [Double] {
-            var r = [Double](repeating: 0, count: newSlots * newSlots)
-            for a in 0..<old { for b in 0..<old { r[a * newSlots + b] = m[a * old + b] } }
-            return r
-        }
-        syByNewer = regrid(syByNewer)
-        syByOlder = regrid(syByOlder)
-        yy = regrid(yy)
-        slots = newSlots
+    /// Allocates the ring for `capacity` pairs, uninitialized: the pages of a slot are
+    /// touched only when a pair is written there. (Growing it step by step and zeroing it
+    /// tripled the page faults of W1, whose attack starts a new optimizer every 200
+    /// iterations.)
+    private mutating func allocate() {
+        let total = capacity * length
+        s = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+        y = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+        ro = [Double](repeating: 0, count: capacity)
+        syByNewer = [Double](repeating: 0, count: capacity * capacity)
+        syByOlder = syByNewer
+        yy = syByNewer
+        slots = capacity
     }
 
     /// The L-BFGS direction −H·g for the pairs held, with H₀ = `hDiag` · I.
@@ -172,10 +172,15 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         return stride(from: 0, to: n, by: size).map { $0 ..< Swift.min(n, $0 + size) }
     }
 
-    /// Threads for passes over `pairs` pairs (at most one per block); one below about 64K
-    /// elements a pass, where handing half to another thread costs more than it saves.
+    /// Threads for passes over `pairs` pairs (at most one per block): one below about 64K
+    /// elements a pass, where handing half to another thread costs more than it saves, and
+    /// one while no worker is polling. A pass takes tens of microseconds (W1: 3082 × 200
+    /// elements), as long as waking a sleeping worker, and on a machine whose other core is
+    /// busy the woken worker came too late to take its part: every split then cost a wake-up
+    /// (4% more CPU time in system calls) and saved nothing.
     private static func threads(_ blocks: Int, pairs: Int, length n: Int) -> Int {
-        pairs * n < 65_536 ? 1 : Swift.min(Engine.threads, blocks)
+        if pairs * n < 65_536 || Engine.threads < 2 || blocks < 2 || !Engine.workerIsPolling { return 1 }
+        return Swift.min(Engine.threads, blocks)
     }
 
     /// For each pair in `order` (slots), s·g, y·g and, with `ynew`, s·ynew and y·ynew (four
@@ -248,16 +253,6 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         pending = nil
     }
 
-    /// Calls `body(logical, slot, length)` for the runs of consecutive slots covering the
-    /// logical pairs `range`.
-    @inline(__always) private func segments(_ range: Range<Int>, _ body: (Int, Int, Int) -> Void) {
-        guard !range.isEmpty else { return }
-        let first = slot(range.lowerBound)
-        let run = Swift.min(range.count, slots - first)
-        body(range.lowerBound, first, run)
-        if run < range.count { body(range.lowerBound + run, 0, range.count - run) }
-    }
-
     private mutating func compact(_ g: [T], _ hDiag: Double) -> [T] {
         let n = length, m = count
         if n == 0 || m == 0 {
@@ -281,54 +276,22 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
             pending = nil
         }
 
-        // 2. The recursion on the Gram matrices, in Double. u_i = s_iᵀq_i with q starting at
-        // −g; α_i = ρ_i u_i; q loses α_i y_i, so u_j loses α_i s_jᵀy_i for every older j.
-        var alpha = [Double](repeating: 0, count: m)
-        var u = (0..<m).map { -dots[4 * $0] }
-        var w = (0..<m).map { -dots[4 * $0 + 1] }
+        // 2. The recursion on the Gram matrices, in Double (O(m²)): u_i = s_iᵀq_i with q
+        // starting at −g, α_i = ρ_i u_i, and q losing α_i y_i takes α_i s_jᵀy_i from every
+        // older u_j; then w_i = y_iᵀr with r starting at hDiag·q, β_i = ρ_i w_i, and r gaining
+        // (α_i − β_i) s_i adds (α_i − β_i) s_iᵀy_k to every newer w_k.
         var cs = [Double](repeating: 0, count: m), cy = [Double](repeating: 0, count: m)
-        let ld = slots
-        syByNewer.withUnsafeBufferPointer { byNewer in
-            syByOlder.withUnsafeBufferPointer { byOlder in
-                yy.withUnsafeBufferPointer { yyp in
-                    u.withUnsafeMutableBufferPointer { u in
-                        for i in stride(from: m - 1, through: 0, by: -1) {
-                            let k = order[i], a = ro[k] * u[i]
-                            alpha[i] = a
-                            let row = byNewer.baseAddress! + k * ld
-                            segments(0..<i) { l, sl, len in
-                                for t in 0..<len { u[l + t] -= a * row[sl + t] }
-                            }
-                        }
-                    }
-                    // r starts at hDiag · q_final = hDiag · (−g − Σ α_j y_j); w_i = y_iᵀr.
-                    w.withUnsafeMutableBufferPointer { w in
-                        for j in 0..<m {
-                            let a = alpha[j], row = yyp.baseAddress! + order[j] * ld
-                            segments(0..<m) { l, sl, len in
-                                for t in 0..<len { w[l + t] -= a * row[sl + t] }
-                            }
-                        }
-                        for i in 0..<m { w[i] *= hDiag }
-                        // β_i = ρ_i y_iᵀr_i; r gains (α_i − β_i) s_i, so w_k gains (α_i − β_i) s_iᵀy_k
-                        // for every newer k.
-                        for i in 0..<m {
-                            let k = order[i]
-                            let c = alpha[i] - ro[k] * w[i]
-                            cs[i] = c
-                            cy[i] = -hDiag * alpha[i]
-                            let row = byOlder.baseAddress! + k * ld
-                            segments((i + 1)..<m) { l, sl, len in
-                                for t in 0..<len { w[l + t] += c * row[sl + t] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        var work = [Double](repeating: 0, count: 3 * m)
+        outpost_lbfgs_coefficients(m, head, slots, ro, syByNewer, syByOlder, yy, dots, hDiag, &cs, &cy, &work)
 
         // 3. One pass: d = −hDiag·g + Σ (cy_i y_i + cs_i s_i), each element accumulated in
-        // Double and rounded once, on the same element ranges as the first pass.
+        // Double (Float pairs: four at a time in Float, then in Double) and rounded once, on
+        // the same element ranges as the first pass. It runs backwards, from the newest pair
+        // and the last element, so that it starts on what the first pass left in the cache:
+        // the history (W1: 2.4 MB) does not fit in one core's L2.
+        let backwards = Array(order.reversed())
+        cs.reverse()
+        cy.reverse()
         var d = [T](repeating: 0, count: n)
         let blocks = Self.blocks(n)
         let parts = Self.threads(blocks.count, pairs: m, length: n)
@@ -336,7 +299,7 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
             y.withUnsafeBufferPointer { yp in
                 g.withUnsafeBufferPointer { gp in
                     d.withUnsafeMutableBufferPointer { dp in
-                        order.withUnsafeBufferPointer { ord in
+                        backwards.withUnsafeBufferPointer { ord in
                             cs.withUnsafeBufferPointer { csp in
                                 cy.withUnsafeBufferPointer { cyp in
                                     let (S, Y, G, D) = (sp.baseAddress!, yp.baseAddress!, gp.baseAddress!, dp.baseAddress!)

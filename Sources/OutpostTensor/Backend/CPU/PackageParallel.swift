@@ -5,4 +5,9 @@ extension Engine {
     package static func runParts(_ parts: Int, _ body: (Int) -> Void) {
         parallelChunks(parts, body)
     }
+
+    /// Whether a worker thread is polling for work now, so that a split of a few tens of
+    /// microseconds pays (see `WorkerPool.workerIsPolling`); asking wakes a sleeping worker to
+    /// poll for the next split unless other processes want the cores.
+    package static var workerIsPolling: Bool { WorkerPool.shared.workerIsPolling() }
 }
