@@ -10,7 +10,14 @@ import OutpostTensor
 /// about ``maxEvaluations`` evaluations of the closure, which returns the loss and the
 /// gradients at the parameters it is given. The parameters are concatenated into one flat
 /// vector in their own precision (all must share one dtype); the history holds
-/// 2 × ``historySize`` such vectors.
+/// 2 × ``historySize`` such vectors, in a ring buffer allocated with the first pair.
+///
+/// The direction is PyTorch's two-loop recursion rearranged around the Gram matrices SᵀY
+/// and YᵀY (`LBFGSDirection.compact`): two passes over the history a step, split across
+/// the engine's threads, instead of 2m dependent dot products and axpys. It equals the
+/// two-loop recursion run in Float64 to about 1e-7 of the largest element for Float
+/// parameters (the Float two-loop recursion: about 4e-7) and 1e-15 for Double ones, and
+/// does not depend on the thread count.
 ///
 /// A closure result with a NaN or infinite loss or gradient ends the step: the parameters
 /// are left at the last point whose evaluation was finite, nothing from the bad point
