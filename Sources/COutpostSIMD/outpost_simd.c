@@ -473,3 +473,331 @@ void outpost_sigmoid_f32(const float *x, float *y, long n) {
 }
 
 const char *outpost_simd_path(void) { return outpost_cpu_has_avx512() ? "avx512" : outpost_cpu_has_avx2_fma() ? "avx2" : "scalar"; }
+
+// MARK: L-BFGS history passes
+//
+// One generic body per pass, written on 8-double vectors (one zmm register under AVX-512,
+// two ymm under AVX2, four xmm elsewhere) and instantiated per instruction set with a
+// constant group size and fused or separate multiply-adds. Each pair's dot products take
+// the same operations in the same order whatever group it is processed in, and the
+// combination is element-wise, so only the element range of a call decides the rounding
+// of a dot product (the caller fixes those ranges) and nothing decides that of a
+// combined element but the pair order.
+
+// The helpers pass 8-double vectors by value; all are inlined, so no call ever uses the
+// ABI that -Wpsabi warns about.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float lb_f8 __attribute__((ext_vector_type(8)));
+typedef double lb_d8 __attribute__((ext_vector_type(8)));
+
+#define LB_INLINE static inline __attribute__((always_inline))
+
+LB_INLINE lb_d8 lb_load(const void *p, long j, int f64) {
+    if (f64) { lb_d8 v; __builtin_memcpy(&v, (const double *)p + j, sizeof v); return v; }
+    lb_f8 v;
+    __builtin_memcpy(&v, (const float *)p + j, sizeof v);
+    return __builtin_convertvector(v, lb_d8);
+}
+
+LB_INLINE double lb_elem(const void *p, long j, int f64) { return f64 ? ((const double *)p)[j] : (double)((const float *)p)[j]; }
+
+LB_INLINE lb_d8 lb_madd(lb_d8 a, lb_d8 b, lb_d8 c, int fused) { return fused ? __builtin_elementwise_fma(a, b, c) : a * b + c; }
+LB_INLINE double lb_madd1(double a, double b, double c, int fused) { return fused ? __builtin_fma(a, b, c) : a * b + c; }
+
+LB_INLINE double lb_hsum(lb_d8 v) { return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])); }
+
+LB_INLINE const void *lb_row(const void *base, long slot, long stride, int f64) {
+    return f64 ? (const void *)((const double *)base + slot * stride) : (const void *)((const float *)base + slot * stride);
+}
+
+// `np` pairs (`np` at most 4) of the list, over [lo, hi).
+LB_INLINE void lb_dots_group(const void *const *sp, const void *const *yp, int np, const void *g, const void *yn,
+                             long lo, long hi, double *out, int f64, int fused, int full) {
+    lb_d8 acc[4][4];
+    for (int p = 0; p < 4; p++) for (int q = 0; q < 4; q++) acc[p][q] = (lb_d8)0;
+    long j = lo;
+    for (; j + 8 <= hi; j += 8) {
+        lb_d8 gv = lb_load(g, j, f64);
+        lb_d8 nv = full ? lb_load(yn, j, f64) : gv;
+        for (int p = 0; p < np; p++) {
+            lb_d8 sv = lb_load(sp[p], j, f64), yv = lb_load(yp[p], j, f64);
+            acc[p][0] = lb_madd(sv, gv, acc[p][0], fused);
+            acc[p][1] = lb_madd(yv, gv, acc[p][1], fused);
+            if (full) {
+                acc[p][2] = lb_madd(sv, nv, acc[p][2], fused);
+                acc[p][3] = lb_madd(yv, nv, acc[p][3], fused);
+            }
+        }
+    }
+    for (int p = 0; p < np; p++) {
+        double r0 = lb_hsum(acc[p][0]), r1 = lb_hsum(acc[p][1]), r2 = lb_hsum(acc[p][2]), r3 = lb_hsum(acc[p][3]);
+        for (long k = j; k < hi; k++) {
+            double sv = lb_elem(sp[p], k, f64), yv = lb_elem(yp[p], k, f64), gv = lb_elem(g, k, f64);
+            r0 = lb_madd1(sv, gv, r0, fused);
+            r1 = lb_madd1(yv, gv, r1, fused);
+            if (full) {
+                double nv = lb_elem(yn, k, f64);
+                r2 = lb_madd1(sv, nv, r2, fused);
+                r3 = lb_madd1(yv, nv, r3, fused);
+            }
+        }
+        out[4 * p] = r0;
+        out[4 * p + 1] = r1;
+        if (full) { out[4 * p + 2] = r2; out[4 * p + 3] = r3; }
+    }
+}
+
+LB_INLINE void lb_dots(const void *s, const void *y, long stride, const long *slots, long count, const void *g,
+                       const void *yn, long lo, long hi, double *out, int f64, int fused, int group) {
+    for (long k = 0; k < count; k += group) {
+        const void *sp[4], *yp[4];
+        int np = count - k < group ? (int)(count - k) : group;
+        for (int p = 0; p < np; p++) {
+            sp[p] = lb_row(s, slots[k + p], stride, f64);
+            yp[p] = lb_row(y, slots[k + p], stride, f64);
+        }
+        // Constant group sizes, so that each instance keeps its accumulators in registers.
+        double *o = out + 4 * k;
+        if (yn) {
+            switch (np) {
+            case 4: lb_dots_group(sp, yp, 4, g, yn, lo, hi, o, f64, fused, 1); break;
+            case 3: lb_dots_group(sp, yp, 3, g, yn, lo, hi, o, f64, fused, 1); break;
+            case 2: lb_dots_group(sp, yp, 2, g, yn, lo, hi, o, f64, fused, 1); break;
+            default: lb_dots_group(sp, yp, 1, g, yn, lo, hi, o, f64, fused, 1); break;
+            }
+        } else {
+            switch (np) {
+            case 4: lb_dots_group(sp, yp, 4, g, yn, lo, hi, o, f64, fused, 0); break;
+            case 3: lb_dots_group(sp, yp, 3, g, yn, lo, hi, o, f64, fused, 0); break;
+            case 2: lb_dots_group(sp, yp, 2, g, yn, lo, hi, o, f64, fused, 0); break;
+            default: lb_dots_group(sp, yp, 1, g, yn, lo, hi, o, f64, fused, 0); break;
+            }
+        }
+    }
+}
+
+#define LB_BLOCK 512
+
+LB_INLINE void lb_combine(const void *s, const void *y, long stride, const long *slots, long count, const double *cs,
+                          const double *cy, const void *g, double cg, void *d, long lo, long hi, int f64, int fused) {
+    double acc[LB_BLOCK] __attribute__((aligned(64)));
+    // Pieces from the last to the first, so that a pass that follows one over the same
+    // range in ascending order starts on what that one left in the cache.
+    for (long b = lo + (hi - lo - 1) / LB_BLOCK * LB_BLOCK; b >= lo && hi > lo; b -= LB_BLOCK) {
+        long len = hi - b < LB_BLOCK ? hi - b : LB_BLOCK;
+        long j = 0;
+        const lb_d8 vcg = (lb_d8)cg;
+        for (; j + 8 <= len; j += 8) { lb_d8 v = vcg * lb_load(g, b + j, f64); __builtin_memcpy(acc + j, &v, sizeof v); }
+        for (; j < len; j++) acc[j] = cg * lb_elem(g, b + j, f64);
+        // Two pairs (four vectors) per sweep over the block, in list order, y before s.
+        for (long k = 0; k < count; k += 2) {
+            int two = k + 1 < count;
+            const void *s0 = lb_row(s, slots[k], stride, f64), *y0 = lb_row(y, slots[k], stride, f64);
+            const void *s1 = two ? lb_row(s, slots[k + 1], stride, f64) : s0;
+            const void *y1 = two ? lb_row(y, slots[k + 1], stride, f64) : y0;
+            const double a0 = cy[k], b0 = cs[k], a1 = two ? cy[k + 1] : 0, b1 = two ? cs[k + 1] : 0;
+            const lb_d8 va0 = (lb_d8)a0, vb0 = (lb_d8)b0, va1 = (lb_d8)a1, vb1 = (lb_d8)b1;
+            j = 0;
+            if (two) {
+                for (; j + 8 <= len; j += 8) {
+                    lb_d8 v;
+                    __builtin_memcpy(&v, acc + j, sizeof v);
+                    v = lb_madd(va0, lb_load(y0, b + j, f64), v, fused);
+                    v = lb_madd(vb0, lb_load(s0, b + j, f64), v, fused);
+                    v = lb_madd(va1, lb_load(y1, b + j, f64), v, fused);
+                    v = lb_madd(vb1, lb_load(s1, b + j, f64), v, fused);
+                    __builtin_memcpy(acc + j, &v, sizeof v);
+                }
+                for (; j < len; j++) {
+                    double v = acc[j];
+                    v = lb_madd1(a0, lb_elem(y0, b + j, f64), v, fused);
+                    v = lb_madd1(b0, lb_elem(s0, b + j, f64), v, fused);
+                    v = lb_madd1(a1, lb_elem(y1, b + j, f64), v, fused);
+                    acc[j] = lb_madd1(b1, lb_elem(s1, b + j, f64), v, fused);
+                }
+            } else {
+                for (; j + 8 <= len; j += 8) {
+                    lb_d8 v;
+                    __builtin_memcpy(&v, acc + j, sizeof v);
+                    v = lb_madd(va0, lb_load(y0, b + j, f64), v, fused);
+                    v = lb_madd(vb0, lb_load(s0, b + j, f64), v, fused);
+                    __builtin_memcpy(acc + j, &v, sizeof v);
+                }
+                for (; j < len; j++) {
+                    double v = acc[j];
+                    v = lb_madd1(a0, lb_elem(y0, b + j, f64), v, fused);
+                    acc[j] = lb_madd1(b0, lb_elem(s0, b + j, f64), v, fused);
+                }
+            }
+        }
+        if (f64) {
+            __builtin_memcpy((double *)d + b, acc, (size_t)len * sizeof(double));
+        } else {
+            float *out = (float *)d + b;
+            j = 0;
+            for (; j + 8 <= len; j += 8) {
+                lb_d8 v;
+                __builtin_memcpy(&v, acc + j, sizeof v);
+                lb_f8 f = __builtin_convertvector(v, lb_f8);
+                __builtin_memcpy(out + j, &f, sizeof f);
+            }
+            for (; j < len; j++) out[j] = (float)acc[j];
+        }
+    }
+}
+
+typedef float lb_f16 __attribute__((ext_vector_type(16)));
+typedef double lb_d16 __attribute__((ext_vector_type(16)));
+
+// Float input: the `nv` vectors (at most 8: four pairs' y and s) are summed in float, each
+// product fused into the running sum (the first rounded on its own), and that group sum is
+// added to the element's double accumulator.
+LB_INLINE void lb_combine_group_f32(const float *const *vp, const float *c, int nv, double *acc, long b, long len, int fused) {
+    long j = 0;
+    for (; j + 16 <= len; j += 16) {
+        lb_f16 v, t;
+        __builtin_memcpy(&v, vp[0] + b + j, sizeof v);
+        t = (lb_f16)c[0] * v;
+        for (int q = 1; q < nv; q++) {
+            __builtin_memcpy(&v, vp[q] + b + j, sizeof v);
+            t = fused ? __builtin_elementwise_fma((lb_f16)c[q], v, t) : (lb_f16)c[q] * v + t;
+        }
+        lb_d16 a;
+        __builtin_memcpy(&a, acc + j, sizeof a);
+        a = a + __builtin_convertvector(t, lb_d16);
+        __builtin_memcpy(acc + j, &a, sizeof a);
+    }
+    for (; j < len; j++) {
+        float t = c[0] * vp[0][b + j];
+        for (int q = 1; q < nv; q++) t = fused ? __builtin_fmaf(c[q], vp[q][b + j], t) : c[q] * vp[q][b + j] + t;
+        acc[j] = acc[j] + (double)t;
+    }
+}
+
+LB_INLINE void lb_combine_f32g(const float *s, const float *y, long stride, const long *slots, long count, const double *cs,
+                               const double *cy, const float *g, double cg, float *d, long lo, long hi, int fused) {
+    double acc[LB_BLOCK] __attribute__((aligned(64)));
+    // Pieces from the last to the first, so that a pass that follows one over the same
+    // range in ascending order starts on what that one left in the cache.
+    for (long b = lo + (hi - lo - 1) / LB_BLOCK * LB_BLOCK; b >= lo && hi > lo; b -= LB_BLOCK) {
+        long len = hi - b < LB_BLOCK ? hi - b : LB_BLOCK;
+        long j = 0;
+        const lb_d8 vcg = (lb_d8)cg;
+        for (; j + 8 <= len; j += 8) { lb_d8 v = vcg * lb_load(g, b + j, 0); __builtin_memcpy(acc + j, &v, sizeof v); }
+        for (; j < len; j++) acc[j] = cg * (double)g[b + j];
+        for (long k = 0; k < count; k += 4) {
+            int np = count - k < 4 ? (int)(count - k) : 4;
+            const float *vp[8];
+            float c[8];
+            for (int p = 0; p < np; p++) {
+                vp[2 * p] = y + slots[k + p] * stride;
+                c[2 * p] = (float)cy[k + p];
+                vp[2 * p + 1] = s + slots[k + p] * stride;
+                c[2 * p + 1] = (float)cs[k + p];
+            }
+            switch (np) {
+            case 4: lb_combine_group_f32(vp, c, 8, acc, b, len, fused); break;
+            case 3: lb_combine_group_f32(vp, c, 6, acc, b, len, fused); break;
+            case 2: lb_combine_group_f32(vp, c, 4, acc, b, len, fused); break;
+            default: lb_combine_group_f32(vp, c, 2, acc, b, len, fused); break;
+            }
+        }
+        j = 0;
+        for (; j + 8 <= len; j += 8) {
+            lb_d8 v;
+            __builtin_memcpy(&v, acc + j, sizeof v);
+            lb_f8 f = __builtin_convertvector(v, lb_f8);
+            __builtin_memcpy(d + b + j, &f, sizeof f);
+        }
+        for (; j < len; j++) d[b + j] = (float)acc[j];
+    }
+}
+
+// One instance per instruction set and precision (suffix _f32 or _f64), all constants known.
+#define LB_INSTANCES(ATTR, ISA, F64, FUSED, GROUP, SFX)                                                            \
+    ATTR static void lb_dots_##ISA##SFX(const void *s, const void *y, long stride, const long *slots, long count,   \
+                                        const void *g, const void *yn, long lo, long hi, double *out) {            \
+        lb_dots(s, y, stride, slots, count, g, yn, lo, hi, out, F64, FUSED, GROUP);                                 \
+    }                                                                                                               \
+    ATTR static void lb_combine_##ISA##SFX(const void *s, const void *y, long stride, const long *slots, long count, \
+                                           const double *cs, const double *cy, const void *g, double cg, void *d,   \
+                                           long lo, long hi) {                                                      \
+        if (F64) lb_combine(s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi, 1, FUSED);                        \
+        else lb_combine_f32g(s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi, FUSED);                           \
+    }
+
+LB_INSTANCES(, portable, 0, 0, 1, _f32)
+LB_INSTANCES(, portable, 1, 0, 1, _f64)
+#ifdef OUTPOST_X86
+LB_INSTANCES(AVX512, avx512, 0, 1, 4, _f32)
+LB_INSTANCES(AVX512, avx512, 1, 1, 4, _f64)
+LB_INSTANCES(AVX2, avx2, 0, 1, 1, _f32)
+LB_INSTANCES(AVX2, avx2, 1, 1, 1, _f64)
+#define LB_DISPATCH(NAME, SFX, ...)                                                       \
+    do {                                                                                   \
+        if (outpost_cpu_has_avx512()) { NAME##_avx512##SFX(__VA_ARGS__); return; }         \
+        if (outpost_cpu_has_avx2_fma()) { NAME##_avx2##SFX(__VA_ARGS__); return; }         \
+        NAME##_portable##SFX(__VA_ARGS__);                                                 \
+    } while (0)
+#else
+#define LB_DISPATCH(NAME, SFX, ...) NAME##_portable##SFX(__VA_ARGS__)
+#endif
+
+void outpost_lbfgs_dots_f32(const float *s, const float *y, long stride, const long *slots, long count, const float *g,
+                            const float *ynew, long lo, long hi, double *out) {
+    LB_DISPATCH(lb_dots, _f32, s, y, stride, slots, count, g, ynew, lo, hi, out);
+}
+
+void outpost_lbfgs_dots_f64(const double *s, const double *y, long stride, const long *slots, long count, const double *g,
+                            const double *ynew, long lo, long hi, double *out) {
+    LB_DISPATCH(lb_dots, _f64, s, y, stride, slots, count, g, ynew, lo, hi, out);
+}
+
+void outpost_lbfgs_combine_f32(const float *s, const float *y, long stride, const long *slots, long count, const double *cs,
+                               const double *cy, const float *g, double cg, float *d, long lo, long hi) {
+    LB_DISPATCH(lb_combine, _f32, s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi);
+}
+
+void outpost_lbfgs_combine_f64(const double *s, const double *y, long stride, const long *slots, long count, const double *cs,
+                               const double *cy, const double *g, double cg, double *d, long lo, long hi) {
+    LB_DISPATCH(lb_combine, _f64, s, y, stride, slots, count, cs, cy, g, cg, d, lo, hi);
+}
+
+// u[l] -= a·row[slot(l)] (sign -1) or u[l] += a·row[slot(l)] (sign 1) for logical l in [l0, l1).
+static void lb_axpy_logical(double *u, long l0, long l1, double a, const double *row, long head, long slots, int sign) {
+    long wrap = slots - head;   // logical index of slot 0
+    long e1 = l1 < wrap ? l1 : wrap;
+    for (int seg = 0; seg < 2; seg++) {
+        long from = seg == 0 ? l0 : (l0 > wrap ? l0 : wrap), to = seg == 0 ? e1 : l1;
+        if (from >= to) continue;
+        const double *r = row + (seg == 0 ? head : -wrap);
+        if (sign < 0) { for (long l = from; l < to; l++) u[l] = u[l] - a * r[l]; }
+        else { for (long l = from; l < to; l++) u[l] = u[l] + a * r[l]; }
+    }
+}
+
+void outpost_lbfgs_coefficients(long m, long head, long slots, const double *ro, const double *sy_by_newer,
+                                const double *sy_by_older, const double *yy, const double *dots, double hdiag,
+                                double *cs, double *cy, double *work) {
+    double *alpha = work, *u = work + m, *w = work + 2 * m;
+    for (long i = 0; i < m; i++) { u[i] = -dots[4 * i]; w[i] = -dots[4 * i + 1]; }
+    for (long i = m - 1; i >= 0; i--) {
+        long k = (head + i) % slots;
+        double a = ro[k] * u[i];
+        alpha[i] = a;
+        lb_axpy_logical(u, 0, i, a, sy_by_newer + k * slots, head, slots, -1);
+    }
+    for (long j = 0; j < m; j++) lb_axpy_logical(w, 0, m, alpha[j], yy + ((head + j) % slots) * slots, head, slots, -1);
+    for (long i = 0; i < m; i++) w[i] = w[i] * hdiag;
+    for (long i = 0; i < m; i++) {
+        long k = (head + i) % slots;
+        double c = alpha[i] - ro[k] * w[i];
+        cs[i] = c;
+        cy[i] = -hdiag * alpha[i];
+        lb_axpy_logical(w, i + 1, m, c, sy_by_older + k * slots, head, slots, 1);
+    }
+}
+
+#pragma clang diagnostic pop

@@ -140,6 +140,36 @@ int outpost_flush_denormals(int on);
 /// The calling thread's setting: 1 flushing, 0 not, -1 where the CPU has no such mode.
 int outpost_flushing_denormals(void);
 
+/// L-BFGS's pass over the history of (s, y) pairs, restricted to elements [lo, hi): the pairs
+/// are the rows slots[0..<count] of s and y (row r starts at r·stride); for pair k,
+/// out[4k] = sₖ·g and out[4k+1] = yₖ·g, and where ynew is not NULL out[4k+2] = sₖ·ynew and
+/// out[4k+3] = yₖ·ynew, each accumulated in double (products exact for float input). A
+/// pair's sums do not depend on the other pairs in the call, only on [lo, hi).
+void outpost_lbfgs_dots_f32(const float *s, const float *y, long stride, const long *slots, long count, const float *g,
+                            const float *ynew, long lo, long hi, double *out);
+void outpost_lbfgs_dots_f64(const double *s, const double *y, long stride, const long *slots, long count, const double *g,
+                            const double *ynew, long lo, long hi, double *out);
+
+/// d[i] = cg·g[i] + Σₖ (cy[k]·yₖ[i] + cs[k]·sₖ[i]) for i in [lo, hi), the pairs as in
+/// outpost_lbfgs_dots_*, accumulated in double in that order (g, then each pair's y and s in
+/// list order) and rounded once. Float input: each run of four pairs (eight terms, the
+/// coefficients rounded to float) is summed in float with fused multiply-adds where the CPU
+/// has them, and that sum added in double. An element's value does not depend on [lo, hi).
+/// The range is swept from its end to its start.
+void outpost_lbfgs_combine_f32(const float *s, const float *y, long stride, const long *slots, long count, const double *cs,
+                               const double *cy, const float *g, double cg, float *d, long lo, long hi);
+void outpost_lbfgs_combine_f64(const double *s, const double *y, long stride, const long *slots, long count, const double *cs,
+                               const double *cy, const double *g, double cg, double *d, long lo, long hi);
+
+/// The two-loop recursion of L-BFGS on its Gram matrices, for the m pairs in slots
+/// (head + i) mod slots (i = 0: oldest): ro, 1/(yᵀs) by slot; sy_by_newer[b·slots + a] =
+/// sy_by_older[a·slots + b] = s_aᵀy_b for a older than b, yy[a·slots + b] = y_aᵀy_b (slots);
+/// dots[4i] = s_iᵀg, dots[4i+1] = y_iᵀg (i logical). Writes the coefficients of
+/// d = −hdiag·g + Σ (cy[i]·y_i + cs[i]·s_i); work holds 3m doubles.
+void outpost_lbfgs_coefficients(long m, long head, long slots, const double *ro, const double *sy_by_newer,
+                                const double *sy_by_older, const double *yy, const double *dots, double hdiag,
+                                double *cs, double *cy, double *work);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,33 @@ enum FlatVector {
         }
     }
 
+    /// a · b for `a` pointing at `b.count` elements (a vector of the L-BFGS history).
+    static func dot<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: [T]) -> Double {
+        b.withUnsafeBufferPointer { pb in
+            guard let y = pb.baseAddress else { return 0 }
+            if T.self == Float.self {
+                return outpost_dot_f32(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+                                       UnsafeRawPointer(y).assumingMemoryBound(to: Float.self), pb.count)
+            }
+            return outpost_dot_f64(UnsafeRawPointer(a).assumingMemoryBound(to: Double.self),
+                                   UnsafeRawPointer(y).assumingMemoryBound(to: Double.self), pb.count)
+        }
+    }
+
+    /// y ← y + α·x for `x` pointing at `y.count` elements.
+    static func axpy<T: TensorScalar>(_ alpha: Double, _ x: UnsafePointer<T>, _ y: inout [T]) {
+        y.withUnsafeMutableBufferPointer { py in
+            guard let ys = py.baseAddress else { return }
+            if T.self == Float.self {
+                outpost_axpy_f32(Float(alpha), UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                 UnsafeMutableRawPointer(ys).assumingMemoryBound(to: Float.self), py.count)
+            } else {
+                outpost_axpy_f64(alpha, UnsafeRawPointer(x).assumingMemoryBound(to: Double.self),
+                                 UnsafeMutableRawPointer(ys).assumingMemoryBound(to: Double.self), py.count)
+            }
+        }
+    }
+
     /// max |a[j]|; NaN if any element is NaN.
     static func absMax<T: TensorScalar>(_ a: [T]) -> Double {
         a.withUnsafeBufferPointer { p in
