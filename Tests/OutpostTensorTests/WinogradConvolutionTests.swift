@@ -124,6 +124,44 @@ final class WinogradConvolutionTests: XCTestCase {
         check(Case(n: 2, cin: 64, h: 32, w: 32, cout: 96, padding: 1), policy: .shapeRuleF4x4, tolerance: f4x4Tolerance)
     }
 
+    func testScopedPolicyRestoresTheCallersAndReachesTheWorkers() throws {
+        struct Failure: Error {}
+        XCTAssertEqual(Engine.winograd, .shapeRule)
+        Engine.withWinograd(.shapeRuleF4x4) {
+            XCTAssertEqual(Engine.winograd, .shapeRuleF4x4)
+            Engine.withWinograd(.off) { XCTAssertEqual(Engine.winograd, .off) }
+            XCTAssertEqual(Engine.winograd, .shapeRuleF4x4, "nested scopes restore the outer policy")
+        }
+        XCTAssertEqual(Engine.winograd, .shapeRule)
+        XCTAssertThrowsError(try Engine.withWinograd(.off) { throw Failure() })
+        XCTAssertEqual(Engine.winograd, .shapeRule, "restored when the body throws")
+
+        // On three threads, a layer F(4,3)'s rule takes (2 images of 32×32: 128 tiles of
+        // 4×4) gives inside the scope exactly what it gives with the policy set outright,
+        // and not what F(2,3) gives: the path is picked on the calling thread.
+        let saved = Engine.threads
+        Engine.threads = 3
+        defer { Engine.threads = saved }
+        var rng = RandomGenerator(seed: 17)
+        let x = Tensor.normal([2, 64, 32, 32], dtype: .float32, using: &rng).requiringGrad()
+        let w = Tensor.normal([64, 64, 3, 3], dtype: .float32, using: &rng).requiringGrad()
+        let g = Tensor.normal([2, 64, 32, 32], dtype: .float32, using: &rng)
+        func run() -> [[Double]] {
+            let y = x.conv2d(w, padding: 1)
+            let grads = grad(of: y, wrt: [x, w], seed: g)
+            return [y.doubles, grads[0].doubles, grads[1].doubles]
+        }
+        let scoped = Engine.withWinograd(.shapeRuleF4x4) { run() }
+        Engine.winograd = .shapeRuleF4x4
+        let outright = run()
+        Engine.winograd = .shapeRule
+        let f2x2 = run()
+        for i in 0..<3 {
+            XCTAssertEqual(scoped[i], outright[i], "part \(i)")
+            XCTAssertNotEqual(scoped[i], f2x2[i], "part \(i)")
+        }
+    }
+
     func testThreadSplits() {
         // Transforms split over channels and products over the 16 positions, on 3 threads.
         let saved = Engine.threads
