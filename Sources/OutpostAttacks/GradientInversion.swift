@@ -89,6 +89,20 @@ public struct GradientInversion: Sendable, Equatable {
     public var trainingMode: Bool
     /// Stop a trial early once the matching loss is below this value.
     public var convergenceLoss: Double
+    /// Which 3×3 convolutions the trials run as Winograd convolutions (the runner sets it
+    /// on its thread for the duration of `run`); `GradientInversion.winogradPolicy` unless
+    /// changed.
+    public var winograd: Engine.WinogradPolicy = GradientInversion.winogradPolicy
+
+    /// The attacks' Winograd policy: the shape rule with F(4×4, 3×3) tiles where they are
+    /// faster (`Engine.WinogradPolicy.shapeRuleF4x4`). An attack spends nearly all of its
+    /// time in wide 3×3 convolutions and their first and second derivatives, and F(4,3)
+    /// does a third fewer multiplies there than F(2,3); its Float32 results carry more
+    /// rounding (see the Winograd tests), which an attack tolerates: Inverting Gradients on
+    /// real photographs reconstructs them as well under it as under F(2,3)
+    /// (`WinogradAttackTests`). The benchmark's Inverting Gradients workloads (W2, W5) run
+    /// under this same policy.
+    public static let winogradPolicy: Engine.WinogradPolicy = .shapeRuleF4x4
 
     public init(distance: Distance, matching: Matching = .sharedGradient, labels: Labels, optimizer: Optimizer,
                 iterations: Int, trials: Int = 1, totalVariation: Double = 0, boxConstraint: Bool = false,
