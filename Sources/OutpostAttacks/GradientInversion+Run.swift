@@ -16,7 +16,8 @@ extension GradientInversion {
 
     /// Runs every trial. Trial t starts from dummy data drawn with `seed` and t, so trials are
     /// reproducible one by one (a resumed run can redo just the missing ones). The trials run
-    /// with denormal floats flushed to zero (`Engine.withDenormalsFlushed`).
+    /// with denormal floats flushed to zero (`Engine.withDenormalsFlushed`) and under the
+    /// attack's Winograd policy (`winograd`, `Engine.withWinograd`).
     public func run(on target: AttackTarget, seed: UInt64, trialIndices: [Int]? = nil,
                     progress: ((AttackProgress) -> Void)? = nil) throws -> AttackOutcome {
         try validate(target)
@@ -24,7 +25,9 @@ extension GradientInversion {
         let inferred = labels == .inferred ? problem.fixedLabels : nil
         let indices = trialIndices ?? Array(0..<trials)
         let results = try Engine.withDenormalsFlushed {
-            try indices.map { t in try runTrial(t, problem, seed: seed, progress: progress) }
+            try Engine.withWinograd(winograd) {
+                try indices.map { t in try runTrial(t, problem, seed: seed, progress: progress) }
+            }
         }
         return AttackOutcome(attack: name, trials: results, inferredLabels: inferred)
     }

@@ -89,6 +89,21 @@ public struct GradientInversion: Sendable, Equatable {
     public var trainingMode: Bool
     /// Stop a trial early once the matching loss is below this value.
     public var convergenceLoss: Double
+    /// Which 3×3 convolutions the trials run as Winograd convolutions (the runner sets it
+    /// on its thread for the duration of `run`); `GradientInversion.winogradPolicy` unless
+    /// changed.
+    public var winograd: Engine.WinogradPolicy = GradientInversion.winogradPolicy
+
+    /// The attacks' Winograd policy: the shape rule with F(4×4, 3×3) tiles where they are
+    /// faster (`Engine.WinogradPolicy.shapeRuleF4x4`). An attack on a convolutional network
+    /// spends most of its time in wide 3×3 convolutions and their first and second
+    /// derivatives, where F(4,3) needs 36 multiplies per 16 outputs and F(2,3) 64 (W5:
+    /// about 1.4x the steps per second). Its Float32 results carry about
+    /// 3.5x more rounding (see the Winograd tests), which an attack tolerates: Inverting
+    /// Gradients on real photographs reconstructs them as well under it as under F(2,3)
+    /// (`WinogradAttackTests`). The benchmark's Inverting Gradients workloads (W2, W5) run
+    /// under this same policy.
+    public static let winogradPolicy: Engine.WinogradPolicy = .shapeRuleF4x4
 
     public init(distance: Distance, matching: Matching = .sharedGradient, labels: Labels, optimizer: Optimizer,
                 iterations: Int, trials: Int = 1, totalVariation: Double = 0, boxConstraint: Bool = false,

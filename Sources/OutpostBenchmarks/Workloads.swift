@@ -1,3 +1,4 @@
+import OutpostAttacks
 import OutpostNN
 import OutpostTensor
 
@@ -127,7 +128,9 @@ struct DeltaLeNet: Workload {
 }
 
 /// W2 and W5: Inverting Gradients with known labels: 1 − cos + 1e-4·TV, Adam (lr 0.1) on
-/// the sign of the image gradient, images clamped to [0, 1]; batch norm in eval mode.
+/// the sign of the image gradient, images clamped to [0, 1]; batch norm in eval mode. Each
+/// step runs under the attack runner's Winograd policy (`GradientInversion.winogradPolicy`:
+/// F(4×4, 3×3) where it is faster), as `GradientInversion.run` does.
 struct InvertingGradients: Workload {
     let id: String, name: String, unit = "it/s"
     let net: Network
@@ -163,13 +166,15 @@ struct InvertingGradients: Workload {
     }
 
     mutating func run() -> Int {
-        let x = image.requiringGrad()
-        let p = state.parameters.map { $0.requiringGrad() }
-        let logits = net(x, parameters: p, buffers: state.buffers, training: false)
-        let ce = Loss.crossEntropy(logits, labels: labels)
-        let g = grad(of: ce, wrt: p, createGraph: true)
-        let loss = Tensor.cosineDistance(g, target, targetNormSquared: targetNormSquared) + Loss.totalVariation(x) * 1e-4
-        let gx = grad(of: loss, wrt: [x])[0]
+        let gx = Engine.withWinograd(GradientInversion.winogradPolicy) {
+            let x = image.requiringGrad()
+            let p = state.parameters.map { $0.requiringGrad() }
+            let logits = net(x, parameters: p, buffers: state.buffers, training: false)
+            let ce = Loss.crossEntropy(logits, labels: labels)
+            let g = grad(of: ce, wrt: p, createGraph: true)
+            let loss = Tensor.cosineDistance(g, target, targetNormSquared: targetNormSquared) + Loss.totalVariation(x) * 1e-4
+            return grad(of: loss, wrt: [x])[0]
+        }
         var vars = [image]
         adam.step(parameters: &vars, gradients: [gx.sign()])
         image = withoutGrad { vars[0].clamped(min: 0, max: 1) }

@@ -57,9 +57,11 @@ public enum Engine {
         case shapeRule
         /// Those the shape rule picks, on F(4×4, 3×3) tiles where
         /// `Kernels.usesLargeWinogradTiles` finds them faster (W5's 32×32 layers: 1.3–1.6x
-        /// over F(2,3)). Not the default: Float32 results land about 10x further from exact
-        /// (1.4e-5 of the largest magnitude against 1e-6), which over ResNet-34's depth put
-        /// its float32 gradients past ModelReferenceTests' bounds (norms 2.7e-4 against 1e-4).
+        /// over F(2,3)). Not the default: Float32 results land about 3.5x further from exact
+        /// (3.6e-6 of the largest magnitude against 1e-6), which over ResNet-34's depth puts
+        /// its float32 gradients past ModelReferenceTests' bounds (norms 1.5e-4 against
+        /// 1e-4, probes 6.6e-3 against 5e-3: more ReLU inputs near zero take the other
+        /// branch). The attack runner's policy (`GradientInversion.winogradPolicy`).
         case shapeRuleF4x4
         /// None: they take the im2col + BLAS path, the baseline of the measurements and the
         /// reference of the tests.
@@ -77,6 +79,20 @@ public enum Engine {
     public static var winograd: WinogradPolicy {
         get { ThreadState.current.winograd }
         set { ThreadState.current.winograd = newValue }
+    }
+
+    /// Runs `body` with `policy` as this thread's Winograd policy and restores the previous
+    /// one afterwards (also when `body` throws; scopes nest). Only the calling thread's
+    /// setting matters: each convolution picks its path on the thread that calls it, and
+    /// the worker threads run the parts of that path they are handed. The attack runner
+    /// (`GradientInversion.run`) and the benchmark's Inverting Gradients workloads run in
+    /// such a scope.
+    public static func withWinograd<R>(_ policy: WinogradPolicy, _ body: () throws -> R) rethrows -> R {
+        let state = ThreadState.current
+        let previous = state.winograd
+        state.winograd = policy
+        defer { state.winograd = previous }
+        return try body()
     }
 
     /// The BLAS kernel family the engine's matrix products run on (for benchmark reports).
