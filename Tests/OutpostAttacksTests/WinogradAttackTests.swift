@@ -3,6 +3,7 @@ import OutpostAttacks
 import OutpostMetrics
 import OutpostNN
 import OutpostTensor
+import OutpostTestSupport
 import OutpostThreatModel
 import XCTest
 
