@@ -99,7 +99,8 @@ final class LBFGSDirectionTests: XCTestCase {
     /// their length and add the pieces' sums in a fixed order).
     func testCompactDirectionDoesNotDependOnTheThreadCount() {
         let saved = Engine.threads
-        // Split whether or not a worker is polling, so that the test runs the split passes.
+        // Split whether or not other processes want the cores, so that the test runs the split
+        // passes at two and three threads.
         WorkerPool.forceSmallSplits.store(true, ordering: .relaxed)
         defer {
             Engine.threads = saved

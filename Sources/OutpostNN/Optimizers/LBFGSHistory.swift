@@ -172,15 +172,16 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         return stride(from: 0, to: n, by: size).map { $0 ..< Swift.min(n, $0 + size) }
     }
 
-    /// Threads for passes over `pairs` pairs (at most one per block): one below about 64K
-    /// elements a pass, where handing half to another thread costs more than it saves, and
-    /// one while no worker is polling. A pass takes tens of microseconds (W1: 3082 × 200
-    /// elements), as long as waking a sleeping worker, and on a machine whose other core is
-    /// busy the woken worker came too late to take its part: every split then cost a wake-up
-    /// (4% more CPU time in system calls) and saved nothing.
-    private static func threads(_ blocks: Int, pairs: Int, length n: Int) -> Int {
-        if pairs * n < 65_536 || Engine.threads < 2 || blocks < 2 || !Engine.workerIsPolling { return 1 }
-        return Swift.min(Engine.threads, blocks)
+    /// Parts for passes over `pairs` pairs: one below about 64K elements a pass, where
+    /// handing work to another thread costs more than it saves, and one while other
+    /// processes want the cores (a woken worker then comes too late to take its part, and
+    /// every split costs a wake-up: measured 4% more CPU time in system calls, nothing
+    /// saved). Otherwise one part per block, claimed by whichever thread is free: a worker
+    /// that was asleep wakes during the pass (a pass takes 50–250 µs on W1 and W4) and takes
+    /// the blocks the caller has not reached.
+    private static func parts(_ blocks: Int, pairs: Int, length n: Int) -> Int {
+        if pairs * n < 65_536 || blocks < 2 || !Engine.coresAreFree { return 1 }
+        return blocks
     }
 
     /// For each pair in `order` (slots), s·g, y·g and, with `ynew`, s·ynew and y·ynew (four
@@ -190,7 +191,7 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         let m = order.count, n = length
         let blocks = Self.blocks(n)
         var partial = [Double](repeating: 0, count: blocks.count * 4 * m)
-        let parts = Self.threads(blocks.count, pairs: m, length: n)
+        let parts = Self.parts(blocks.count, pairs: m, length: n)
         order.withUnsafeBufferPointer { ord in
             partial.withUnsafeMutableBufferPointer { out in
                 let ordp = ord.baseAddress!, outp = out.baseAddress!
@@ -294,7 +295,7 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         cy.reverse()
         var d = [T](repeating: 0, count: n)
         let blocks = Self.blocks(n)
-        let parts = Self.threads(blocks.count, pairs: m, length: n)
+        let parts = Self.parts(blocks.count, pairs: m, length: n)
         s.withUnsafeBufferPointer { sp in
             y.withUnsafeBufferPointer { yp in
                 g.withUnsafeBufferPointer { gp in

@@ -10,4 +10,9 @@ extension Engine {
     /// microseconds pays (see `WorkerPool.workerIsPolling`); asking wakes a sleeping worker to
     /// poll for the next split unless other processes want the cores.
     package static var workerIsPolling: Bool { WorkerPool.shared.workerIsPolling() }
+
+    /// Whether work of a few hundred microseconds should be split across the engine's
+    /// threads now: two threads and two cores, and no other process wants them (see
+    /// `WorkerPool.coresAreFree`). A sleeping worker is woken by the split and joins late.
+    package static var coresAreFree: Bool { WorkerPool.shared.coresAreFree() }
 }

@@ -99,14 +99,23 @@ final class WorkerPool: @unchecked Sendable {
         return true
     }
 
+    /// Whether a job of a few hundred microseconds should go to the workers now: there are
+    /// two engine threads and two cores, and no other process wants the cores. A sleeping
+    /// worker is woken by the job itself and joins it late, which such a job can afford.
+    func coresAreFree() -> Bool {
+        if Self.forceSmallSplits.load(ordering: .relaxed) { return Engine.threads >= 2 }
+        return Engine.threads >= 2 && Self.cores >= 2 && !othersAreRunning()
+    }
+
     private func wakeSleepers() {
         sleep.lock()
         sleep.broadcast()
         sleep.unlock()
     }
 
-    /// Tests only: small splits run whether or not a worker is polling (the pool's claims
-    /// keep them correct either way), so that their results can be checked on any machine.
+    /// Tests only: small splits run whether or not a worker is polling or other processes
+    /// want the cores (`coresAreFree` still asks for two engine threads); the pool's claims
+    /// keep them correct either way, so that their results can be checked on any machine.
     static let forceSmallSplits = Atomic<Bool>(false)
 
     /// Runnable threads on the machine now (the fourth field of /proc/loadavg, "running/total"),
