@@ -1,3 +1,4 @@
+import Foundation
 @testable import OutpostTensor
 import XCTest
 
@@ -20,6 +21,33 @@ final class WorkerPoolTests: XCTestCase {
                     defer { hits.deallocate() }
                     parallelChunks(count) { hits[$0] += 1 }
                     XCTAssertEqual((0..<count).map { hits[$0] }, Array(repeating: 1, count: count))
+                }
+            }
+        }
+    }
+
+    /// `Engine.runClaiming` runs every item once, on no more threads than the engine has,
+    /// even when there are more items than threads. Each item takes about 20 µs, long enough
+    /// for a sleeping worker to wake and take some.
+    func testClaimedItemsRunOnceOnAtMostTheEnginesThreads() {
+        for threads in [1, 2, 3] {
+            withThreads(threads) {
+                for items in [1, 2, 5, 12, 40] {
+                    for _ in 0..<20 {
+                        let hits = UnsafeMutablePointer<Int>.allocate(capacity: items)
+                        let runners = UnsafeMutablePointer<pthread_t>.allocate(capacity: items)
+                        hits.initialize(repeating: 0, count: items)
+                        defer { hits.deallocate(); runners.deallocate() }
+                        Engine.runClaiming(items) { i in
+                            hits[i] += 1
+                            runners[i] = pthread_self()
+                            let start = DispatchTime.now().uptimeNanoseconds
+                            while DispatchTime.now().uptimeNanoseconds - start < 20_000 {}
+                        }
+                        XCTAssertEqual((0..<items).map { hits[$0] }, Array(repeating: 1, count: items), "\(threads) threads, \(items) items")
+                        let distinct = Set((0..<items).map { runners[$0] })
+                        XCTAssertLessThanOrEqual(distinct.count, threads, "\(threads) threads, \(items) items")
+                    }
                 }
             }
         }

@@ -172,13 +172,13 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         return stride(from: 0, to: n, by: size).map { $0 ..< Swift.min(n, $0 + size) }
     }
 
-    /// Parts for passes over `pairs` pairs: one below about 64K elements a pass, where
+    /// Pieces for passes over `pairs` pairs: one below about 64K elements a pass, where
     /// handing work to another thread costs more than it saves, and one while other
     /// processes want the cores (a woken worker then comes too late to take its part, and
     /// every split costs a wake-up: measured 4% more CPU time in system calls, nothing
-    /// saved). Otherwise one part per block, claimed by whichever thread is free: a worker
-    /// that was asleep wakes during the pass (a pass takes 50–250 µs on W1 and W4) and takes
-    /// the blocks the caller has not reached.
+    /// saved). Otherwise one piece per block, each taken by whichever thread is free
+    /// (`Engine.runClaiming`): a worker that was asleep wakes during the pass (a pass takes
+    /// 50–250 µs on W1 and W4) and takes the blocks the caller has not reached.
     private static func parts(_ blocks: Int, pairs: Int, length n: Int) -> Int {
         if pairs * n < 65_536 || blocks < 2 || !Engine.coresAreFree { return 1 }
         return blocks
@@ -195,7 +195,7 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
         order.withUnsafeBufferPointer { ord in
             partial.withUnsafeMutableBufferPointer { out in
                 let ordp = ord.baseAddress!, outp = out.baseAddress!
-                Engine.runParts(parts) { t in
+                Engine.runClaiming(parts) { t in
                     for b in (t * blocks.count / parts) ..< ((t + 1) * blocks.count / parts) {
                         let r = blocks[b], o = outp + b * 4 * m
                         if T.self == Float.self {
@@ -305,7 +305,7 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
                                 cy.withUnsafeBufferPointer { cyp in
                                     let (S, Y, G, D) = (sp.baseAddress!, yp.baseAddress!, gp.baseAddress!, dp.baseAddress!)
                                     let (O, CS, CY) = (ord.baseAddress!, csp.baseAddress!, cyp.baseAddress!)
-                                    Engine.runParts(parts) { t in
+                                    Engine.runClaiming(parts) { t in
                                         let lo = blocks[t * blocks.count / parts].lowerBound
                                         let hi = blocks[(t + 1) * blocks.count / parts - 1].upperBound
                                         if T.self == Float.self {

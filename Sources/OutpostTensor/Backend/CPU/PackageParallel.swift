@@ -1,9 +1,30 @@
+import Synchronization
+
 extension Engine {
     /// Runs `body(0) ... body(parts - 1)` concurrently on the engine's worker threads (inline,
     /// in order, when `parts` is 1), for the other modules of this package: the caller picks
     /// `parts`, usually at most ``threads``, and what each part computes.
     package static func runParts(_ parts: Int, _ body: (Int) -> Void) {
         parallelChunks(parts, body)
+    }
+
+    /// Runs `body(0) ... body(items - 1)` on at most ``threads`` threads, each item taken by
+    /// whichever thread is free first, so that a worker that wakes late takes the items the
+    /// caller has not reached (inline, in order, on one thread).
+    package static func runClaiming(_ items: Int, _ body: (Int) -> Void) {
+        let parts = Swift.min(threads, items)
+        guard parts > 1 else {
+            for i in 0..<items { body(i) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        parallelChunks(parts) { _ in
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                if i >= items { return }
+                body(i)
+            }
+        }
     }
 
     /// Whether a worker thread is polling for work now, so that a split of a few tens of
