@@ -8,20 +8,13 @@ enum FlatVector {
     static func dot<T: TensorScalar>(_ a: [T], _ b: [T]) -> Double {
         precondition(a.count == b.count, "FlatVector.dot: lengths \(a.count) and \(b.count) differ")
         return a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
-                // Vectorized (COutpostSIMD), accumulating in Double as before.
-                if T.self == Float.self {
-                    return outpost_dot_f32(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-                                           UnsafeRawPointer(y).assumingMemoryBound(to: Float.self), pa.count)
-                }
-                return outpost_dot_f64(UnsafeRawPointer(x).assumingMemoryBound(to: Double.self),
-                                       UnsafeRawPointer(y).assumingMemoryBound(to: Double.self), pa.count)
-            }
+            guard let x = pa.baseAddress else { return 0 }
+            return dot(x, b)
         }
     }
 
     /// a · b for `a` pointing at `b.count` elements (a vector of the L-BFGS history).
+    /// Vectorized (COutpostSIMD), accumulating in Double.
     static func dot<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: [T]) -> Double {
         b.withUnsafeBufferPointer { pb in
             guard let y = pb.baseAddress else { return 0 }
@@ -34,7 +27,8 @@ enum FlatVector {
         }
     }
 
-    /// y ← y + α·x for `x` pointing at `y.count` elements.
+    /// y ← y + α·x for `x` pointing at `y.count` elements; vectorized (COutpostSIMD), product
+    /// and sum rounded separately.
     static func axpy<T: TensorScalar>(_ alpha: Double, _ x: UnsafePointer<T>, _ y: inout [T]) {
         y.withUnsafeMutableBufferPointer { py in
             guard let ys = py.baseAddress else { return }
@@ -87,17 +81,8 @@ enum FlatVector {
     static func axpy<T: TensorScalar>(_ alpha: Double, _ x: [T], _ y: inout [T]) {
         precondition(x.count == y.count, "FlatVector.axpy: lengths \(x.count) and \(y.count) differ")
         x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                guard let xs = px.baseAddress, let ys = py.baseAddress else { return }
-                // Vectorized (COutpostSIMD); product and sum rounded separately, as before.
-                if T.self == Float.self {
-                    outpost_axpy_f32(Float(alpha), UnsafeRawPointer(xs).assumingMemoryBound(to: Float.self),
-                                     UnsafeMutableRawPointer(ys).assumingMemoryBound(to: Float.self), py.count)
-                } else {
-                    outpost_axpy_f64(alpha, UnsafeRawPointer(xs).assumingMemoryBound(to: Double.self),
-                                     UnsafeMutableRawPointer(ys).assumingMemoryBound(to: Double.self), py.count)
-                }
-            }
+            guard let xs = px.baseAddress else { return }
+            axpy(alpha, xs, &y)
         }
     }
 
