@@ -17,6 +17,8 @@ struct Options {
     var count: Int? = nil
     /// Time Soteria's sensitivities instead of the workloads.
     var soteria = false
+    /// Time every per-step defense instead of the workloads.
+    var defenses = false
     /// Time the wide 3×3 convolutions' kernels, Winograd against im2col.
     var conv = false
     /// Run the workloads without flushing denormals (the engine's behaviour outside its scopes).
@@ -26,7 +28,7 @@ struct Options {
 func usage() -> Never {
     print("""
     usage: outpost-bench [--seconds S] [--warmup S] [--threads N] [--only W1,W3] [--json] [--check | --check-only]
-                         [--keep-denormals]
+                         [--keep-denormals] | --soteria | --conv | --defenses
 
       --seconds S   timed seconds per workload (default 5)
       --warmup S    untimed seconds per workload before timing (default 1)
@@ -46,6 +48,9 @@ func usage() -> Never {
                     (W3's LeNet on 1x28x28, batches 1, 8, 32) with one backward pass per
                     feature and with replicated-batch passes at several graph budgets,
                     and compare their results
+      --defenses    instead of the workloads: time every per-step defense on the DLG
+                    LeNet's gradient of one 3x32x32 image, as a table (exit 1 unless
+                    OUTPOST costs less than a tenth of Soteria)
       --conv        instead of the workloads: time W2's and W5's wide 3x3 convolutions
                     kernel by kernel, Winograd F(2x2, 3x3) against im2col (--seconds each;
                     --only: shapes whose names start with one of the list, e.g. 'W5 64')
@@ -68,6 +73,7 @@ func parseOptions() -> Options {
         case "--check": o.check = true
         case "--check-only": o.check = true; o.checkOnly = true
         case "--soteria": o.soteria = true
+        case "--defenses": o.defenses = true
         case "--conv": o.conv = true
         case "--keep-denormals": o.keepDenormals = true
         default: usage()
@@ -85,6 +91,9 @@ if options.conv {
 if options.soteria {
     Benchmarks.soteria()
     exit(0)
+}
+if options.defenses {
+    exit(try Benchmarks.defenses() ? 0 : 1)
 }
 var results: [BenchmarkMeasurement] = []
 if !options.checkOnly {

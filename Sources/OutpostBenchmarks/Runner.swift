@@ -53,6 +53,10 @@ public enum Benchmarks {
     /// Prints Soteria's sensitivities timed both ways.
     public static func soteria() { soteriaTiming() }
 
+    /// Prints every per-step defense's cost on one LeNet gradient; false when OUTPOST is not
+    /// at least ten times cheaper than Soteria (the OUTPOST paper's overhead claim).
+    public static func defenses() throws -> Bool { try defenseTiming() }
+
     /// One JSON object: engine, threads, BLAS core, each workload's rate and the check.
     public static func json(_ results: [BenchmarkMeasurement], threads: Int, check: ConvergenceCheck?, flushDenormals: Bool = true) -> String {
         var fields: [String] = []
@@ -129,3 +133,43 @@ func soteriaTiming() {
     }
 }
 
+
+/// Per-step cost of every per-step defense on the DLG LeNet's gradient of one random
+/// 3×32×32 image (the OUTPOST paper's overhead axis), as a Markdown table, at OUTPOST's
+/// first local iteration (where it always perturbs, its most expensive step).
+func defenseTiming() throws -> Bool {
+    let net = Network.lenet(channels: 3, imageSize: 32, classes: 10)
+    let state = net.initialState(.dlg, seed: 1)
+    var rng = RandomGenerator(seed: 1001)
+    let images = Tensor.uniform([1] + net.inputShape, using: &rng)
+    let step = LocalStep(network: net, parameters: state.parameters, buffers: state.buffers, images: images,
+                         labels: [Int(rng.next() % 10)], iteration: 1, round: 1, training: false)
+    let gradient = step.gradient(rows: 0..<1)
+    let repetitions = 100
+    let start = now()
+    for _ in 0..<repetitions { _ = step.gradient(rows: 0..<1) }
+    let gradientSeconds = (now() - start) / Double(repetitions)
+    let cases: [(DefenseConfiguration, String?, Int)] = [
+        (.outpost(.init()), nil, 100), (.outpost(.init(fisher: .batchMeanSquared)), "OUTPOST (batch-mean Fisher)", 100),
+        (.gradientCompression(.init()), nil, 100), (.dpNoise(.init()), nil, 100),
+        (.soteria(.init()), nil, 5), (.gradDefense(.init()), nil, 100),
+        (.masking(.init()), nil, 100), (.clipping(.init()), nil, 100), (.pruning(.init()), nil, 100),
+        (.noising(.init()), nil, 100), (.dpSGD(.init()), nil, 100),
+    ]
+    var seconds: [String: Double] = [:]
+    print("Per-step defense cost, LeNet, one 3×32×32 image (\(Engine.threads) threads):")
+    print("| defense | per step (ms) | × one gradient |\n| --- | ---: | ---: |")
+    print(String(format: "| (forward + backward) | %.3f | 1 |", gradientSeconds * 1000))
+    for (config, label, repetitions) in cases {
+        let defense = try config.makeStepDefense()
+        let s = try DefenseTiming.secondsPerStep(defense, gradient: gradient, step: step, repetitions: repetitions)
+        let name = label ?? defense.name
+        seconds[name] = s
+        print(String(format: "| %@ | %.3f | %.1f |", name, s * 1000, s / gradientSeconds))
+    }
+    let outpost = seconds["OUTPOST"] ?? .nan, soteria = seconds["Soteria"] ?? .nan
+    let holds = outpost * 10 < soteria
+    print(String(format: "OUTPOST costs %.3g of Soteria per perturbed step (the paper's claim: far cheaper; required: < 0.1): %@",
+                 outpost / soteria, holds ? "ok" : "FAILED"))
+    return holds
+}
