@@ -11,19 +11,82 @@ public enum GradientOps {
         min(max(Int((percent / 100 * Double(count)).rounded(.toNearestOrAwayFromZero)), 0), count)
     }
 
-    /// Indices of the `k` entries with the smallest `key`, ties broken by the lower index
-    /// (so the selection is deterministic and has exactly `k` elements).
+    /// Indices of the `k` entries with the smallest `key`, ties broken by the lower index (so
+    /// the selection is deterministic and has exactly `k` elements), in ascending index order.
+    /// NaN keys count as larger than every number. Linear time on average: a selection of the
+    /// k-th key, not a sort (OUTPOST's pruning of 80% of a 62K-entry gradient took 1 ms
+    /// sorted).
     public static func smallest(_ k: Int, of key: [Double]) -> [Int] {
-        guard k > 0 else { return [] }
-        let order = key.indices.sorted { key[$0] < key[$1] || (key[$0] == key[$1] && $0 < $1) }
-        return Array(order.prefix(k))
+        select(k, key.map(orderedBits))
     }
 
-    /// Indices of the `k` entries with the largest `key`, ties broken by the lower index.
+    /// Indices of the `k` entries with the largest `key`, ties broken by the lower index, in
+    /// ascending index order. NaN keys count as larger than every number.
     public static func largest(_ k: Int, of key: [Double]) -> [Int] {
+        select(k, key.map { ~orderedBits($0) })
+    }
+
+    /// An unsigned integer that orders as `x` does (−0 as +0, NaN above +∞, a negative NaN's
+    /// bits flipped like a NaN's).
+    @inline(__always)
+    private static func orderedBits(_ x: Double) -> UInt64 {
+        if x.isNaN { return UInt64.max }
+        let b = (x == 0 ? 0.0 : x).bitPattern
+        return b >> 63 == 1 ? ~b : b | (1 << 63)
+    }
+
+    /// Indices of the `k` smallest `bits`, ties by lower index, in ascending index order.
+    private static func select(_ k: Int, _ bits: [UInt64]) -> [Int] {
+        let n = bits.count
         guard k > 0 else { return [] }
-        let order = key.indices.sorted { key[$0] > key[$1] || (key[$0] == key[$1] && $0 < $1) }
-        return Array(order.prefix(k))
+        guard k < n else { return Array(0..<n) }
+        var scratch = bits
+        let threshold = scratch.withUnsafeMutableBufferPointer { kthSmallest($0, k - 1) }
+        var equalTaken = k - bits.reduce(0) { $0 + ($1 < threshold ? 1 : 0) }
+        var out: [Int] = []
+        out.reserveCapacity(k)
+        for (i, b) in bits.enumerated() {
+            if b < threshold {
+                out.append(i)
+            } else if b == threshold && equalTaken > 0 {
+                out.append(i)
+                equalTaken -= 1
+            }
+        }
+        return out
+    }
+
+    /// The value that would sit at position `rank` of `a` sorted (a is reordered):
+    /// quickselect with a three-way partition (gradients hold long runs of equal keys, such as
+    /// exact zeros) and a median-of-three pivot, falling back to a sort of what is left after
+    /// more rounds than a balanced selection needs, so no input takes quadratic time.
+    private static func kthSmallest(_ a: UnsafeMutableBufferPointer<UInt64>, _ rank: Int) -> UInt64 {
+        var lo = 0, hi = a.count - 1
+        var rounds = 0
+        let limit = 2 * (Int.bitWidth - a.count.leadingZeroBitCount) + 8
+        while lo < hi {
+            rounds += 1
+            if rounds > limit {
+                let sorted = a[lo...hi].sorted()
+                return sorted[rank - lo]
+            }
+            let mid = lo + (hi - lo) / 2
+            let pivot = Swift.max(Swift.min(a[lo], a[mid]), Swift.min(Swift.max(a[lo], a[mid]), a[hi]))
+            // a[lo..<lt] < pivot, a[lt..<i] == pivot, a[gt+1...hi] > pivot.
+            var lt = lo, i = lo, gt = hi
+            while i <= gt {
+                let v = a[i]
+                if v < pivot {
+                    a.swapAt(lt, i); lt += 1; i += 1
+                } else if v > pivot {
+                    a.swapAt(i, gt); gt -= 1
+                } else {
+                    i += 1
+                }
+            }
+            if rank < lt { hi = lt - 1 } else if rank > gt { lo = gt + 1 } else { return pivot }
+        }
+        return a[lo]
     }
 
     /// A boolean mask of `count` entries, true at `indices`.

@@ -166,7 +166,7 @@ public struct OutpostDefense: StepDefense {
             let pruned = GradientOps.smallest(GradientOps.selectionCount(percent: configuration.rho, of: n), of: values.map(Swift.abs))
             for i in pruned { values[i] = 0 }
             let noised = GradientOps.largest(GradientOps.selectionCount(percent: configuration.phi, of: n), of: fisher[l])
-            for i in noised { values[i] += std * rng.normal() }
+            for i in noised { values[i] += std * rng.normal() }  // one draw per entry, in index order
             out.append(Tensor(values, shape: g.shape, dtype: g.dtype))
             reports.append(LayerReport(risk: risk, noiseStandardDeviation: std, prunedCount: pruned.count, noisedCount: noised.count))
         }
