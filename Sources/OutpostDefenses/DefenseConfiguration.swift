@@ -55,6 +55,13 @@ public enum DefenseConfiguration: Sendable, Equatable {
     public static let names = ["none", "outpost", "gc", "dp_noise", "soteria", "graddefense", "masking", "clipping",
                                "pruning", "noising", "dp_sgd", "update_clipping", "dp_fedavg"]
 
+    /// Every defense of `names` at its default settings, in that order (decoded from
+    /// `{defense: name}`, so a new defense is included once its name is).
+    public static let defaults: [DefenseConfiguration] = names.map { name in
+        // Every defense decodes from its name alone; a failure here is a bug in this file.
+        try! JSONDecoder().decode(DefenseConfiguration.self, from: Data(#"{"defense": "\#(name)"}"#.utf8))
+    }
+
     /// The OUTPOST paper's Table III line-up at its settings: GC 80%, DP Laplace variance 0.1,
     /// Soteria 50%, GradDefense (10 slices, 5 perturbed, σ = 0.01, clipping) and OUTPOST
     /// (λ = 0.8, φ = 40, β = 0.1, ρ = 80).

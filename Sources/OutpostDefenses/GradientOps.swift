@@ -26,8 +26,7 @@ public enum GradientOps {
         select(k, key.map { ~orderedBits($0) })
     }
 
-    /// An unsigned integer that orders as `x` does (−0 as +0, NaN above +∞, a negative NaN's
-    /// bits flipped like a NaN's).
+    /// An unsigned integer that orders as `x` does, with −0 as +0 and every NaN above +∞.
     @inline(__always)
     private static func orderedBits(_ x: Double) -> UInt64 {
         if x.isNaN { return UInt64.max }

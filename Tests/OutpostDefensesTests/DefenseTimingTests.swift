@@ -14,11 +14,8 @@ final class DefenseTimingTests: XCTestCase {
         let g = fx.gradient
         let before = flat(g)
         let step = fx.step(iteration: 1)
-        let cases: [DefenseConfiguration] = [
-            .outpost(.init()), .outpost(.init(fisher: .batchMeanSquared)), .gradientCompression(.init()), .dpNoise(.init()),
-            .soteria(.init()), .gradDefense(.init()), .masking(.init()), .clipping(.init()), .pruning(.init()),
-            .noising(.init()), .dpSGD(.init()),
-        ]
+        let cases = DefenseConfiguration.defaults.filter { $0.level == .step } + [.outpost(.init(fisher: .batchMeanSquared))]
+        XCTAssertEqual(DefenseConfiguration.defaults.map(\.name), DefenseConfiguration.names)
         for config in cases {
             let defense = try config.makeStepDefense()
             let s = try DefenseTiming.secondsPerStep(defense, gradient: g, step: step, repetitions: 2)
