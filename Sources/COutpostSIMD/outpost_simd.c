@@ -399,6 +399,21 @@ int outpost_cpu_has_avx512(void) {
 #endif
 }
 
+int outpost_cpu_is_amd(void) {
+#ifdef OUTPOST_X86
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_is("amd");
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+#else
+    return 0;
+#endif
+}
+
 double outpost_dot_f32(const float *a, const float *b, long n) {
 #ifdef OUTPOST_X86
     if (outpost_cpu_has_avx512()) return dot_f32_avx512(a, b, n);

@@ -59,6 +59,15 @@ typedef struct {
 /// in outpost_conv_shape): "avx512", "avx2" or "portable".
 const char *outpost_conv2d_direct_kernels(long max_lanes);
 
+/// Whether the CPU is AMD's (checked once; 0 on non-x86 machines): the direct convolutions
+/// run AVX-512 for every call there (see float_lanes in conv_direct.c).
+int outpost_cpu_is_amd(void);
+
+/// The Float kernels a direct convolution with the least work (one 1x1 output pixel of a
+/// 1x1 kernel) runs by default (max_lanes 0): "avx2" where AVX-512 is kept for batches,
+/// else as outpost_conv2d_direct_kernels(0).
+const char *outpost_conv2d_direct_kernels_for_least_work(void);
+
 /// Direct convolutions (no im2col) of images n0..<n1, for few channels: the forward
 /// y = conv(x, w), the input gradient dx = convᵀ(g, w) (written, not added) and the weight
 /// gradient dw = Σ over those images (written). Return 0 when scratch memory could not be

@@ -19,8 +19,9 @@ import Synchronization
 extension Engine {
     /// Which Float kernels the direct few-channel convolutions run.
     enum DirectConvolutionKernels: Int, CaseIterable {
-        /// AVX-512 for calls with enough work (batches), AVX2 + FMA for the rest, the
-        /// portable loops without AVX2 (the default; see conv_direct.c's float_lanes).
+        /// AVX-512 for calls with enough work (batches; every call on AMD CPUs), AVX2 + FMA
+        /// for the rest, the portable loops without AVX2 (the default; see conv_direct.c's
+        /// float_lanes).
         case automatic = 0
         /// AVX-512 whatever the work (AVX2 or portable on a CPU without it).
         case avx512 = 16
@@ -43,6 +44,12 @@ extension Engine {
     /// The widest Float kernels `kernels` selects on this CPU: "avx512", "avx2" or "portable".
     static func directConvolutionKernelName(_ kernels: DirectConvolutionKernels) -> String {
         String(cString: outpost_conv2d_direct_kernels(kernels.rawValue))
+    }
+
+    /// The Float kernels `.automatic` selects for a call with the least work: "avx2" where
+    /// AVX-512 is kept for batches, otherwise `directConvolutionKernelName(.automatic)`.
+    static var directConvolutionKernelNameForLeastWork: String {
+        String(cString: outpost_conv2d_direct_kernels_for_least_work())
     }
 }
 
