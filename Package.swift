@@ -3,7 +3,7 @@ import PackageDescription
 
 // Small modules with one purpose each; system libraries come in through
 // system-library targets found with pkg-config (Debian: libopenblas-dev,
-// zlib1g-dev, libpng-dev, libjpeg62-turbo-dev).
+// zlib1g-dev, libpng-dev, libjpeg62-turbo-dev, libjemalloc-dev).
 let package = Package(
     name: "Outpost",
     platforms: [.macOS(.v14)],
@@ -35,6 +35,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        // The executables' allocator on Linux: the engine's graph makes many small, short-lived
+        // allocations, and jemalloc serves them in 0.90-0.95 of glibc's time end to end (W1,
+        // W3, W4 of docs/performance.md).
+        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
 
         // The tensor engine: tensors, higher-order reverse-mode autodiff, CPU kernels.
         .target(
@@ -65,6 +69,7 @@ let package = Package(
         .executableTarget(name: "OutpostCLI", dependencies: [
             "OutpostExperiments", "OutpostConfig", "OutpostData", "OutpostMetrics", "OutpostAttacks", "OutpostTensor", "OutpostResults", "OutpostBenchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .target(name: "CJemalloc", condition: .when(platforms: [.linux])),
         ]),
         // Data set readers, federated partitions, image input/output.
         .target(name: "OutpostData", dependencies: ["CZlib", "CPNG", "CJPEG", "CJPEGSafe"],
@@ -80,7 +85,9 @@ let package = Package(
         // Benchmarks beside PyTorch (docs/performance.md); kept out of `swift test`.
         // The benchmark workloads (docs/performance.md), for `outpost-bench` and `outpost bench`.
         .target(name: "OutpostBenchmarks", dependencies: ["OutpostTensor", "OutpostNN", "OutpostAttacks", "OutpostThreatModel", "OutpostDefenses"]),
-        .executableTarget(name: "OutpostBench", dependencies: ["OutpostBenchmarks", "OutpostTensor"]),
+        .executableTarget(name: "OutpostBench", dependencies: [
+            "OutpostBenchmarks", "OutpostTensor", .target(name: "CJemalloc", condition: .when(platforms: [.linux])),
+        ]),
         .target(name: "OutpostLPIPS", dependencies: ["OutpostTensor", "OutpostSafetensors", "OutpostMetrics"]),
         // Results database (SQLite through GRDB) and the self-contained HTML report.
         .target(name: "OutpostResults", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "OutpostData"]),

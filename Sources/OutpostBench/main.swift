@@ -2,6 +2,9 @@
 // warm-up, reported as a table or (with --json) as one JSON object. scripts/bench/compare.sh
 // runs it interleaved with the PyTorch peer (scripts/bench/torch_workloads.py).
 import Foundation
+#if canImport(CJemalloc)
+import CJemalloc  // links jemalloc as the process's allocator (see Package.swift)
+#endif
 import OutpostBenchmarks
 import OutpostTensor
 

@@ -57,13 +57,33 @@ public enum Benchmarks {
     /// at least ten times cheaper than Soteria (the OUTPOST paper's overhead claim).
     public static func defenses() throws -> Bool { try defenseTiming() }
 
-    /// One JSON object: engine, threads, BLAS core, each workload's rate and the check.
+    /// The allocator serving this process's malloc: "jemalloc <version>" where jemalloc
+    /// answers (linked into the executables on Linux, or preloaded), else "system".
+    public static var allocator: String {
+        #if canImport(Glibc)
+        typealias Mallctl = @convention(c) (UnsafePointer<CChar>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?,
+                                            UnsafeMutableRawPointer?, Int) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallctl") else { return "system" }
+        var version: UnsafePointer<CChar>? = nil
+        var size = MemoryLayout<UnsafePointer<CChar>?>.size
+        let status = withUnsafeMutablePointer(to: &version) {
+            unsafeBitCast(symbol, to: Mallctl.self)("version", UnsafeMutableRawPointer($0), &size, nil, 0)
+        }
+        guard status == 0, let version else { return "jemalloc" }
+        // "5.3.0-0-g54eaed1d...": the release is enough.
+        return "jemalloc " + (String(cString: version).split(separator: "-").first.map(String.init) ?? "")
+        #else
+        return "system"
+        #endif
+    }
+
+    /// One JSON object: engine, threads, BLAS core, allocator, each workload's rate and the check.
     public static func json(_ results: [BenchmarkMeasurement], threads: Int, check: ConvergenceCheck?, flushDenormals: Bool = true) -> String {
         var fields: [String] = []
         for m in results {
             fields.append("\"\(m.id)\": {\"name\": \"\(m.name)\", \"unit\": \"\(m.unit)\", \"rate\": \(m.rate), \"units\": \(m.units), \"seconds\": \(m.seconds)}")
         }
-        var object = "{\"engine\": \"outpost\", \"threads\": \(threads), \"blas\": \"\(Engine.blasCore)\", "
+        var object = "{\"engine\": \"outpost\", \"threads\": \(threads), \"blas\": \"\(Engine.blasCore)\", \"allocator\": \"\(allocator)\", "
             + "\"flush_denormals\": \(flushDenormals && Engine.canFlushDenormals), \"workloads\": {\(fields.joined(separator: ", "))}"
         if let check { object += ", \"check\": {\"mse\": \(check.mse), \"steps\": \(check.steps), \"passed\": \(check.passed)}" }
         return object + "}"

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(CJemalloc)
+import CJemalloc  // links jemalloc as the process's allocator (see Package.swift)
+#endif
 import Foundation
 import OutpostAttacks
 import OutpostConfig

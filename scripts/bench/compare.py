@@ -99,7 +99,7 @@ def main():
           f"(+{a.warmup:g} s warm-up) per workload and engine")
     policy = {"best": "per round the faster of OMP_WAIT_POLICY=PASSIVE and the default", "passive": "OMP_WAIT_POLICY=PASSIVE",
               "default": "OpenMP's default wait policy"}[a.torch_omp]
-    print(f"outpost: BLAS kernels {meta['outpost'].get('blas', '?')}; torch {meta['torch'].get('version', '?')} ({policy}); "
+    print(f"outpost: BLAS kernels {meta['outpost'].get('blas', '?')}, allocator {meta['outpost'].get('allocator', '?')}; torch {meta['torch'].get('version', '?')} ({policy}); "
           f"denormals {'flushed to zero' if a.denormals == 'flush' else 'kept'} in both")
     print()
     before = " Outpost before (median) | after/before |" if a.baseline else ""
