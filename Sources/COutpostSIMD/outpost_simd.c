@@ -2,6 +2,7 @@
 #include "cpu_features.h"
 
 #include <math.h>
+#include <string.h>
 
 // Products and sums are rounded separately, as in the Swift loops these replace: no
 // contraction into fused multiply-adds unless written explicitly.
@@ -263,23 +264,36 @@ AVX2 static inline __m256 exp_nonpositive_avx2(__m256 v) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-AVX2 static void sigmoid_f32_avx2(const float *x, float *y, long n) {
+// Eight elements: the vector formula where |x| <= 87, sigmoid1 (libm's expf) elsewhere and
+// for NaN, decided lane by lane, so that an element's result depends on its value alone and
+// not on its neighbours or on where a thread's share of the array begins. (A whole block
+// used to go to sigmoid1 when one lane was out of range, and a call's last n mod 8 elements
+// always did: a loop split across threads at other offsets gave other bits.)
+AVX2 static inline void sigmoid8_avx2(const float *x, float *y) {
     const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 limit = _mm256_set1_ps(87.0f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    __m256 v = _mm256_loadu_ps(x);
+    __m256 a = _mm256_and_ps(v, absMask);
+    // Ordered compare: NaN lanes fail it. min(a, limit) is limit for NaN (minps returns its
+    // second operand when either is NaN), which keeps every lane's exp in its domain.
+    int inRange = _mm256_movemask_ps(_mm256_cmp_ps(a, limit, _CMP_LE_OQ));
+    __m256 e = exp_nonpositive_avx2(_mm256_sub_ps(zero, _mm256_min_ps(a, limit)));      // exp(-|x|)
+    __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+    _mm256_storeu_ps(y, _mm256_div_ps(num, _mm256_add_ps(one, e)));
+    if (inRange != 0xff)
+        for (int k = 0; k < 8; k++)
+            if (!(inRange >> k & 1)) y[k] = sigmoid1(x[k]);
+}
+
+AVX2 static void sigmoid_f32_avx2(const float *x, float *y, long n) {
     long j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 v = _mm256_loadu_ps(x + j);
-        __m256 a = _mm256_and_ps(v, absMask);
-        // Ordered compare: NaN lanes fail it and take the scalar path.
-        if (_mm256_movemask_ps(_mm256_cmp_ps(a, limit, _CMP_LE_OQ)) != 0xff) {
-            for (long k = j; k < j + 8; k++) y[k] = sigmoid1(x[k]);
-            continue;
-        }
-        __m256 e = exp_nonpositive_avx2(_mm256_sub_ps(zero, a));      // exp(-|x|)
-        __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
-        _mm256_storeu_ps(y + j, _mm256_div_ps(num, _mm256_add_ps(one, e)));
+    for (; j + 8 <= n; j += 8) sigmoid8_avx2(x + j, y + j);
+    if (j < n) {
+        float tx[8] = {0}, ty[8];
+        memcpy(tx, x + j, sizeof(float) * (size_t)(n - j));
+        sigmoid8_avx2(tx, ty);
+        memcpy(y + j, ty, sizeof(float) * (size_t)(n - j));
     }
-    for (; j < n; j++) y[j] = sigmoid1(x[j]);
 }
 
 // MARK: AVX-512 (F and DQ)

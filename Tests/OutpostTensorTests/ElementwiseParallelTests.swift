@@ -1,3 +1,4 @@
+import COutpostSIMD
 @testable import OutpostTensor
 import XCTest
 
@@ -48,6 +49,34 @@ final class ElementwiseParallelTests: XCTestCase {
         let mismatch = serial.indices.first { serial[$0].bitPattern != split[$0].bitPattern && !(serial[$0].isNaN && split[$0].isNaN) }
         XCTAssertNil(mismatch, "split result differs from one thread's at element \(mismatch ?? -1)", file: file, line: line)
         return serial
+    }
+
+    /// The vectorized Float sigmoid gives each element the same bits wherever it sits: at any
+    /// offset from the start of a call (a thread's share begins anywhere), in a call's last
+    /// partial vector, and beside out-of-range (|x| > 87) or NaN neighbours, which take the
+    /// scalar formula for themselves alone.
+    func testFloatSigmoidDependsOnlyOnEachElement() {
+        var values: [Float] = (0..<203).map { i in Float(i % 41) * 4.5 - 90 + Float(i) * 0.013 }
+        values[17] = .nan
+        values[50] = .infinity
+        values[51] = -.infinity
+        let reference = values.map { v -> Float in
+            var y: Float = 0
+            withUnsafePointer(to: v) { x in outpost_sigmoid_f32(x, &y, 1) }
+            return y
+        }
+        for offset in 0..<17 {
+            let n = values.count - offset
+            var out = [Float](repeating: 0, count: n)
+            values.withUnsafeBufferPointer { x in outpost_sigmoid_f32(x.baseAddress! + offset, &out, n) }
+            for i in 0..<n where out[i].bitPattern != reference[i + offset].bitPattern && !(out[i].isNaN && reference[i + offset].isNaN) {
+                XCTFail("sigmoid(\(values[i + offset])) at offset \(offset): \(out[i]) against \(reference[i + offset]) alone")
+                return
+            }
+        }
+        XCTAssertEqual(reference[50], 1)
+        XCTAssertEqual(reference[51], 0)
+        XCTAssertTrue(reference[17].isNaN)
     }
 
     func testUnaryOpsSplitAcrossThreadsMatchOneThread() {
