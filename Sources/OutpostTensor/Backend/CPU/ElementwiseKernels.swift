@@ -29,11 +29,15 @@ enum BinaryOp {
 }
 
 enum Kernels {
-    /// Elements per thread below which an elementwise loop runs on the calling thread. Waking
-    /// a parked worker and joining it costs tens of microseconds, about what one thread needs
-    /// for 100 K elements of a memory-bound loop: smaller splits made W3 (activations of
-    /// 75 K elements) slower on two threads than on one.
-    static let elementwiseGrain = 1 << 17
+    /// Elements per thread below which an elementwise loop runs on the calling thread. A
+    /// worker that is polling (as it is through a training step's stream of kernels) joins in
+    /// about a microsecond, and a loop split like the batched convolutions keeps each half of
+    /// the activations in the cache of the core that works on it next: with 16 K, W3's
+    /// 75 K-element activations split (sigmoid, its derivative, the bias additions), and two
+    /// threads took 0.95 of the time they took with 128 K (docs/performance.md, session 10).
+    /// With 128 K those loops ran on the caller alone while the worker waited, and the
+    /// worker's convolutions then read the activations from the other core's cache.
+    static let elementwiseGrain = 1 << 14
 
     static func allFinite(_ b: Buffer) -> Bool {
         switch b.dtype {
