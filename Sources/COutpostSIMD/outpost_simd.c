@@ -383,50 +383,28 @@ AVX512 static void axpby_f32_avx512(float alpha, const float *a, float beta, con
 
 // MARK: Dispatch
 
-int outpost_cpu_has_avx2_fma(void) {
+// A CPU property, computed once (racing first calls compute the same value).
 #ifdef OUTPOST_X86
-    static int cached = -1;
-    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (c < 0) {
-        __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
-    }
+#define CACHED_CPU_CHECK(EXPR)                                  \
+    static int cached = -1;                                     \
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);         \
+    if (c < 0) {                                                \
+        __builtin_cpu_init();                                   \
+        c = (EXPR);                                             \
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);         \
+    }                                                           \
     return c;
 #else
-    return 0;
+#define CACHED_CPU_CHECK(EXPR) return 0;
 #endif
-}
+
+int outpost_cpu_has_avx2_fma(void) { CACHED_CPU_CHECK(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) }
 
 int outpost_cpu_has_avx512(void) {
-#ifdef OUTPOST_X86
-    static int cached = -1;
-    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (c < 0) {
-        __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
-    }
-    return c;
-#else
-    return 0;
-#endif
+    CACHED_CPU_CHECK(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
 }
 
-int outpost_cpu_is_amd(void) {
-#ifdef OUTPOST_X86
-    static int cached = -1;
-    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (c < 0) {
-        __builtin_cpu_init();
-        c = __builtin_cpu_is("amd");
-        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
-    }
-    return c;
-#else
-    return 0;
-#endif
-}
+int outpost_cpu_is_amd(void) { CACHED_CPU_CHECK(__builtin_cpu_is("amd")) }
 
 double outpost_dot_f32(const float *a, const float *b, long n) {
 #ifdef OUTPOST_X86
