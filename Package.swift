@@ -36,8 +36,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
         // The executables' allocator on Linux: the engine's graph makes many small, short-lived
-        // allocations, and jemalloc serves them in 0.90-0.95 of glibc's time end to end (W1,
-        // W3, W4 of docs/performance.md).
+        // allocations; with jemalloc W1 and W4 of docs/performance.md take 0.89 of the time
+        // they take with glibc's malloc, W3 0.97.
         .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
 
         // The tensor engine: tensors, higher-order reverse-mode autodiff, CPU kernels.
