@@ -344,8 +344,8 @@ AVX2 static void weight_grad_f32_avx2(const outpost_conv_shape *s, const layout 
 // Those tails are stored whole wherever the vector's extra lanes land on memory that is
 // rewritten or must be zero anyway: a vmaskmovps store costs about 13 cycles on AMD Zen 4
 // (a masked load and store pair measured 3.9 ns, against 0.4 ns unmasked), and every row
-// of W3's two strided layers ended in two of them. (AVX-512's k-masked stores were cheap in
-// isolation but left W3 6% slower in place.)
+// of W3's two strided layers ended in two of them. (AVX-512 VL's k-masked stores did as
+// well in place, 0.93 of W3's time against 0.92, but need AVX-512.)
 
 // The first n lanes (none for n <= 0, all for n >= 8) as a mask for maskload/maskstore.
 AVX2_INLINE __m256i first_lanes(long n) {
@@ -360,6 +360,14 @@ AVX2_INLINE __m256 odd_lanes(__m256 a, __m256 b) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
 
+// The first n lanes of v at dst, or all eight in one plain store when they stay below
+// `limit`: the caller vouches that what lies past the n lanes up to there is padding the
+// lanes leave zero, or is written after this store.
+AVX2_INLINE void store_first_lanes(float *dst, __m256 v, long n, const float *limit) {
+    if (dst + 8 <= limit) _mm256_storeu_ps(dst, v);
+    else _mm256_maskstore_ps(dst, first_lanes(n), v);
+}
+
 AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *x, float *xt) {
     if (s->sw > 2) { to_phases_f32(s, d, x, xt); return; }
     memset(xt, 0, sizeof(float) * (size_t)(s->cin * d->P));
@@ -368,15 +376,14 @@ AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d
         for (long y = 0; y < s->h; y++) {
             long yy = y + s->ph;
             const float *src = x + (ci * s->h + y) * w;
-            float *base = xt + ci * d->P + (yy % s->sh) * s->sw * rc + yy / s->sh * d->C;
+            // The planes of this row's phase, one per column phase, rc floats each.
+            float *planes = xt + ci * d->P + (yy % s->sh) * s->sw * rc, *base = planes + yy / s->sh * d->C;
+            // The masked loads leave zeros in the lanes past the row, so a whole store writes
+            // zeros past its pixels: padding, or a later row of the same plane, written after
+            // this one. Only the plane's end must not be passed.
             if (s->sw == 1) {
-                // As the stride-2 tails below: zeros past the row, whole stores within the plane.
-                const float *end = xt + ci * d->P + rc;
-                for (long k = 0; k < w; k += 8) {
-                    __m256 v = _mm256_maskload_ps(src + k, first_lanes(w - k));
-                    if (base + pw + k + 8 <= end) _mm256_storeu_ps(base + pw + k, v);
-                    else _mm256_maskstore_ps(base + pw + k, first_lanes(w - k), v);
-                }
+                for (long k = 0; k < w; k += 8)
+                    store_first_lanes(base + pw + k, _mm256_maskload_ps(src + k, first_lanes(w - k)), w - k, planes + rc);
                 continue;
             }
             float *ev = base + (pw & 1) * rc + pw / 2, *od = base + ((pw + 1) & 1) * rc + (pw + 1) / 2;
@@ -388,17 +395,9 @@ AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d
             }
             long rest = w - 2 * k;
             if (rest > 0) {
-                // The masked loads leave zeros in the lanes past the row, so a whole store
-                // writes zeros past its pixels: padding, or a later row of the same plane
-                // that is written after this one. Only the plane's end must not be passed.
                 __m256 a = _mm256_maskload_ps(src + 2 * k, first_lanes(rest)), b = _mm256_maskload_ps(src + 2 * k + 8, first_lanes(rest - 8));
-                __m256 e = even_lanes(a, b), o = odd_lanes(a, b);
-                const float *evEnd = xt + ci * d->P + ((yy % s->sh) * s->sw + (pw & 1) + 1) * rc;
-                const float *odEnd = xt + ci * d->P + ((yy % s->sh) * s->sw + ((pw + 1) & 1) + 1) * rc;
-                if (ev + k + 8 <= evEnd) _mm256_storeu_ps(ev + k, e);
-                else _mm256_maskstore_ps(ev + k, first_lanes((rest + 1) / 2), e);
-                if (od + k + 8 <= odEnd) _mm256_storeu_ps(od + k, o);
-                else _mm256_maskstore_ps(od + k, first_lanes(rest / 2), o);
+                store_first_lanes(ev + k, even_lanes(a, b), (rest + 1) / 2, planes + ((pw & 1) + 1) * rc);
+                store_first_lanes(od + k, odd_lanes(a, b), rest / 2, planes + (((pw + 1) & 1) + 1) * rc);
             }
         }
 }
@@ -412,12 +411,11 @@ AVX2 static void from_phases_f32_avx2(const outpost_conv_shape *s, const layout 
             long yy = y + s->ph;
             float *dst = x + (ci * s->h + y) * w;
             const float *base = xt + ci * d->P + (yy % s->sh) * s->sw * rc + yy / s->sh * d->C;
+            // Past this row lie the image's later rows, written after it; only the image's
+            // end must not be passed (another thread may own what follows).
             if (s->sw == 1) {
-                for (long k = 0; k < w; k += 8) {
-                    __m256 v = _mm256_maskload_ps(base + pw + k, first_lanes(w - k));
-                    if (dst + k + 8 <= end) _mm256_storeu_ps(dst + k, v);
-                    else _mm256_maskstore_ps(dst + k, first_lanes(w - k), v);
-                }
+                for (long k = 0; k < w; k += 8)
+                    store_first_lanes(dst + k, _mm256_maskload_ps(base + pw + k, first_lanes(w - k)), w - k, end);
                 continue;
             }
             const float *ev = base + (pw & 1) * rc + pw / 2, *od = base + ((pw + 1) & 1) * rc + (pw + 1) / 2;
@@ -432,16 +430,8 @@ AVX2 static void from_phases_f32_avx2(const outpost_conv_shape *s, const layout 
             if (rest > 0) {
                 __m256 e = _mm256_maskload_ps(ev + k, first_lanes((rest + 1) / 2)), o = _mm256_maskload_ps(od + k, first_lanes(rest / 2));
                 __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-                __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20), second = _mm256_permute2f128_ps(lo, hi, 0x31);
-                // Past this row lie the image's later rows, written after it; only the
-                // image's end must not be passed (another thread may own what follows).
-                if (dst + 2 * k + 16 <= end) {
-                    _mm256_storeu_ps(dst + 2 * k, first);
-                    _mm256_storeu_ps(dst + 2 * k + 8, second);
-                } else {
-                    _mm256_maskstore_ps(dst + 2 * k, first_lanes(rest), first);
-                    _mm256_maskstore_ps(dst + 2 * k + 8, first_lanes(rest - 8), second);
-                }
+                store_first_lanes(dst + 2 * k, _mm256_permute2f128_ps(lo, hi, 0x20), rest, end);
+                store_first_lanes(dst + 2 * k + 8, _mm256_permute2f128_ps(lo, hi, 0x31), rest - 8, end);
             }
         }
 }
