@@ -21,16 +21,25 @@ typedef struct {
     long P;      // elements of one channel's phase planes: sh*sw*R*C
     long K;      // cin*kh*kw, the taps of one output channel
     long owr;    // ow rounded up to whole tiles: 8 lanes, or 16 for AVX-512's rows wider than 8
-    long grows;  // rows of one channel of the padded cotangent: oh, or even for two-row tiles
+    long group;  // images the AVX-512 kernels take together, see group_images
+    long grows;  // rows of one channel of a group's padded cotangent: group*oh, or even for
+                 // two-row tiles
     long *off;   // per tap m = (ci*kh + i)*kw + j: where its run for oy = 0, ox = 0 starts
     long *ord;   // the taps ordered by (ci, j, i), see input_grad_f32_avx2
 } layout;
+
+// The AVX-512 kernels fill 16 lanes with two output rows of up to 8 pixels. With an odd
+// number of rows (LeNet's 7x7 layers in W3) an image's last tile would hold one row and
+// eight empty lanes: a quarter of the multiply-adds of a 7x7 image wasted. Two images
+// taken together are 14 rows, 7 full tiles, one of them a row of each image.
+static long group_images(const outpost_conv_shape *s, int lanes) { return lanes == 16 && s->ow <= 8 && s->oh % 2 ? 2 : 1; }
 
 static int make_layout(const outpost_conv_shape *s, layout *d, int lanes) {
     d->R = (s->h + 2 * s->ph + s->sh - 1) / s->sh;
     long cols = (s->w + 2 * s->pw + s->sw - 1) / s->sw;
     d->owr = lanes == 16 && s->ow > 8 ? (s->ow + 15) / 16 * 16 : (s->ow + 7) / 8 * 8;
-    d->grows = lanes == 16 && s->ow <= 8 ? (s->oh + 1) / 2 * 2 : s->oh;
+    d->group = group_images(s, lanes);
+    d->grows = lanes == 16 && s->ow <= 8 ? (d->group * s->oh + 1) / 2 * 2 : s->oh;
     long need = d->owr + ((s->kw - 1) * s->dw) / s->sw;
     d->C = cols > need ? cols : need;
     d->P = s->sh * s->sw * d->R * d->C;
@@ -235,18 +244,19 @@ AVX2 static void forward_f32_avx2(const outpost_conv_shape *s, const layout *d, 
 // Four taps by two tiles: per output channel, two loads of cotangent runs and four weight
 // broadcasts feed eight multiply-adds; each tap's sums then go into its phase-plane runs.
 // Taps of one block may overlap there, so they are added one after another. Taps past K
-// repeat the last one and are not added.
+// repeat the last one and are not added. w: the weights packed by pack_taps.
 AVX2_INLINE void input_grad_pair(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, long k0,
                                  long ga, long gb, long xa, long xb, const int two, float *dxt) {
     long last = d->K - 1, gstride = s->oh * d->owr;
     long m0 = d->ord[k0], m1 = d->ord[k0 + 1 < last ? k0 + 1 : last], m2 = d->ord[k0 + 2 < last ? k0 + 2 : last],
          m3 = d->ord[k0 + 3 < last ? k0 + 3 : last];
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    const float *wk = w + (k0 / 4) * s->cout * 4;
     for (long co = 0; co < s->cout; co++) {
-        const float *gr = gp + co * gstride, *wr = w + co * d->K;
+        const float *gr = gp + co * gstride, *wr = wk + co * 4;
         __m256 va = _mm256_loadu_ps(gr + ga), vb = two ? _mm256_loadu_ps(gr + gb) : va;
-        __m256 k0 = _mm256_broadcast_ss(wr + m0), k1 = _mm256_broadcast_ss(wr + m1);
-        __m256 k2 = _mm256_broadcast_ss(wr + m2), k3 = _mm256_broadcast_ss(wr + m3);
+        __m256 k0 = _mm256_broadcast_ss(wr), k1 = _mm256_broadcast_ss(wr + 1);
+        __m256 k2 = _mm256_broadcast_ss(wr + 2), k3 = _mm256_broadcast_ss(wr + 3);
         a0 = _mm256_fmadd_ps(k0, va, a0); a1 = _mm256_fmadd_ps(k1, va, a1);
         a2 = _mm256_fmadd_ps(k2, va, a2); a3 = _mm256_fmadd_ps(k3, va, a3);
         if (two) {
@@ -458,23 +468,30 @@ AVX512_INLINE __mmask16 lanes_below(long n) { return n >= 16 ? (__mmask16)0xFFFF
 // two-row tile without a second row (oh odd): valid1 = 0, in1 = in0).
 typedef struct { long in0, in1, g, out0, out1, valid0, valid1; } tile16;
 
-static long tiles16(const outpost_conv_shape *s, const layout *d) {
-    return s->ow <= 8 ? (s->oh + 1) / 2 : s->oh * (d->owr / 16);
+// The tiles of `images` consecutive images (at most d->group) taken together: their rows
+// one after another, so that a two-row tile may hold one image's last row and the next
+// image's first. Offsets are from the first image's phase planes, output and cotangent
+// (a group's cotangent is one block per channel, see pad_cotangent).
+static long tiles16(const outpost_conv_shape *s, const layout *d, long images) {
+    return s->ow <= 8 ? (images * s->oh + 1) / 2 : images * s->oh * (d->owr / 16);
 }
 
-static tile16 tile16_at(const outpost_conv_shape *s, const layout *d, long t) {
+static tile16 tile16_at(const outpost_conv_shape *s, const layout *d, long images, long t) {
     tile16 r;
+    long planes = s->cin * d->P, out = s->cout * s->oh * s->ow;
     if (s->ow <= 8) {
-        long oy = 2 * t, two = oy + 1 < s->oh;
-        r.in0 = oy * d->C; r.in1 = two ? r.in0 + d->C : r.in0;
-        r.g = oy * d->owr;
-        r.out0 = oy * s->ow; r.out1 = r.out0 + s->ow;
+        long r0 = 2 * t, r1 = r0 + 1, two = r1 < images * s->oh;
+        r.in0 = r0 / s->oh * planes + r0 % s->oh * d->C;
+        r.out0 = r0 / s->oh * out + r0 % s->oh * s->ow;
+        r.in1 = two ? r1 / s->oh * planes + r1 % s->oh * d->C : r.in0;
+        r.out1 = two ? r1 / s->oh * out + r1 % s->oh * s->ow : r.out0 + s->ow;
+        r.g = r0 * d->owr;
         r.valid0 = s->ow; r.valid1 = two ? s->ow : 0;
     } else {
-        long per = d->owr / 16, oy = t / per, c = t % per * 16;
-        r.in0 = oy * d->C + c; r.in1 = r.in0 + 8;
-        r.g = oy * d->owr + c;
-        r.out0 = oy * s->ow + c; r.out1 = r.out0;
+        long per = d->owr / 16, row = t / per, c = t % per * 16;
+        r.in0 = row / s->oh * planes + row % s->oh * d->C + c; r.in1 = r.in0 + 8;
+        r.g = row * d->owr + c;
+        r.out0 = row / s->oh * out + row % s->oh * s->ow + c; r.out1 = r.out0;
         r.valid0 = s->ow - c < 16 ? s->ow - c : 16; r.valid1 = 0;
     }
     return r;
@@ -499,12 +516,12 @@ AVX512_INLINE __m512 load_tile(const float *src, long in0, long in1, const int s
 }
 
 AVX512_INLINE void store_tile16(float *y, const tile16 *t, __m512 v, const int split) {
-    if (split && t->valid0 < 8) {
+    if (split && (t->valid0 < 8 || t->out1 != t->out0 + 8)) {
         _mm512_mask_storeu_ps(y + t->out0, lanes_below(t->valid0), v);
         if (t->valid1) _mm512_mask_storeu_ps(y + t->out1, lanes_below(t->valid1), _mm512_castps256_ps512(_mm512_extractf32x8_ps(v, 1)));
         return;
     }
-    // One-row tiles, and two rows of 8 (contiguous in y).
+    // One-row tiles, and two rows of 8 of one image (contiguous in y).
     _mm512_mask_storeu_ps(y + t->out0, lanes_below(t->valid0 + t->valid1), v);
 }
 
@@ -554,11 +571,14 @@ AVX512_INLINE void forward_block_512(const outpost_conv_shape *s, const layout *
         for (int v = 0; v < V; v++) store_tile16(y + (c0 + q) * plane, &tl[v], acc[q][v], split);
 }
 
-AVX512 static void forward_f32_avx512(const outpost_conv_shape *s, const layout *d, const float *xt, const float *w, float *y) {
-    long count = tiles16(s, d);
+// xt: the phase planes of `images` consecutive images (at most d->group), one after another;
+// y: the first one's output.
+AVX512 static void forward_f32_avx512(const outpost_conv_shape *s, const layout *d, const float *xt, const float *w, float *y,
+                                      long images) {
+    long count = tiles16(s, d, images);
     FOR_TILE_BLOCKS(s, count, {
         tile16 tl[4];
-        for (int v = 0; v < V; v++) tl[v] = tile16_at(s, d, t0 + v);
+        for (int v = 0; v < V; v++) tl[v] = tile16_at(s, d, images, t0 + v);
         for (long c0 = 0; c0 < s->cout; c0 += 4) forward_block_512(s, d, xt, w, c0, tl, V, split, y);
     })
 }
@@ -566,7 +586,8 @@ AVX512 static void forward_f32_avx512(const outpost_conv_shape *s, const layout 
 // Four taps by up to four tiles: per output channel, V cotangent loads and four weight
 // broadcasts feed 4*V multiply-adds; each tap's sums then go into its phase-plane runs (a
 // two-row tile's halves into two runs). Taps in (ci, j, i) order and added one after
-// another, as in the AVX2 kernel; taps past K repeat the last one and are not added.
+// another, as in the AVX2 kernel; taps past K repeat the last one and are not added. w: the
+// weights packed by pack_taps.
 AVX512_INLINE void input_grad_block_512(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, long k0,
                                         const tile16 *tl, const int V, const int split, float *dxt) {
     long last = d->K - 1, K = d->K, gstride = d->grows * d->owr;
@@ -575,11 +596,12 @@ AVX512_INLINE void input_grad_block_512(const outpost_conv_shape *s, const layou
     __m512 acc[4][4];
     for (int q = 0; q < 4; q++)
         for (int v = 0; v < V; v++) acc[q][v] = _mm512_setzero_ps();
+    const float *wk = w + (k0 / 4) * s->cout * 4;
     for (long co = 0; co < s->cout; co++) {
-        const float *gr = gp + co * gstride, *wr = w + co * K;
+        const float *gr = gp + co * gstride, *wr = wk + co * 4;
         __m512 g[4];
         for (int v = 0; v < V; v++) g[v] = _mm512_loadu_ps(gr + tl[v].g);
-        fma_4_by_v(acc, wr[m0], wr[m1], wr[m2], wr[m3], g, V);
+        fma_4_by_v(acc, wr[0], wr[1], wr[2], wr[3], g, V);
     }
     long mq = K - k0 < 4 ? K - k0 : 4, ms[4] = {m0, m1, m2, m3};
     for (long q = 0; q < mq; q++) {
@@ -596,13 +618,15 @@ AVX512_INLINE void input_grad_block_512(const outpost_conv_shape *s, const layou
     }
 }
 
-// gp: the cotangent with rows padded to owr and to grows rows per channel, zeros in the
-// padding (so a two-row tile without its second row reads zeros there).
-AVX512 static void input_grad_f32_avx512(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, float *dxt) {
-    long count = tiles16(s, d);
+// gp: the cotangent of `images` consecutive images (at most d->group) as pad_cotangent lays
+// it out, zeros in the padding (so a two-row tile without its second row reads zeros there);
+// dxt: their phase planes, one after another.
+AVX512 static void input_grad_f32_avx512(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, float *dxt,
+                                         long images) {
+    long count = tiles16(s, d, images);
     FOR_TILE_BLOCKS(s, count, {
         tile16 tl[4];
-        for (int v = 0; v < V; v++) tl[v] = tile16_at(s, d, t0 + v);
+        for (int v = 0; v < V; v++) tl[v] = tile16_at(s, d, images, t0 + v);
         for (long k0 = 0; k0 < d->K; k0 += 4) input_grad_block_512(s, d, gp, w, k0, tl, V, split, dxt);
     })
 }
@@ -725,17 +749,32 @@ const char *outpost_conv2d_direct_kernels_for_least_work(void) {
     return lanes_name(float_lanes(&s, 1));
 }
 
+// The weights as the SIMD input-gradient kernels read them: per block of four taps (in
+// d->ord order, the last tap repeated past K), per output channel, the four taps' weights
+// side by side. In place, a block's weights lie K apart per channel and in an order the
+// prefetcher cannot follow; when another core has just updated them (an optimizer step,
+// or the other shard of a batch) each of those reads waited for a cross-core transfer.
+static void pack_taps(const outpost_conv_shape *s, const layout *d, const float *w, float *wt) {
+    for (long b = 0; b < (d->K + 3) / 4; b++)
+        for (long co = 0; co < s->cout; co++)
+            for (long q = 0; q < 4; q++) {
+                long k = b * 4 + q < d->K ? b * 4 + q : d->K - 1;
+                wt[(b * s->cout + co) * 4 + q] = w[co * d->K + d->ord[k]];
+            }
+}
+
 #ifdef OUTPOST_X86
-// The cotangent of one image with rows padded to owr, rows per channel to grows and
-// channels to `channels`, zeros in the padding.
-static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const float *g, float *gp, long channels) {
+// The cotangent of `images` consecutive images (at most d->group) with each channel's rows of
+// all of them one after another: rows padded to owr, rows per channel to grows, channels to
+// `channels`, zeros in the padding.
+static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const float *g, float *gp, long channels, long images) {
     // Rows are short (7 to 16): inline loops, not a memcpy call per row.
     for (long co = 0; co < channels; co++)
-        for (long oy = 0; oy < d->grows; oy++) {
-            float *dst = gp + (co * d->grows + oy) * d->owr;
+        for (long row = 0; row < d->grows; row++) {
+            float *dst = gp + (co * d->grows + row) * d->owr;
             long ox = 0;
-            if (co < s->cout && oy < s->oh) {
-                const float *src = g + (co * s->oh + oy) * s->ow;
+            if (co < s->cout && row < images * s->oh) {
+                const float *src = g + row / s->oh * image_out(s) + (co * s->oh + row % s->oh) * s->ow;
                 for (; ox < s->ow; ox++) dst[ox] = src[ox];
             }
             for (; ox < d->owr; ox++) dst[ox] = 0;
@@ -747,15 +786,21 @@ int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const
     int lanes = float_lanes(s, n1 - n0);
     layout d;
     if (!get_layout(s, &d, lanes)) return 0;
-    float *xt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
+    float *xt = malloc(sizeof(float) * (size_t)(d.group * s->cin * d.P));
     float *acc = malloc(sizeof(float) * (size_t)s->ow);
     if (!xt || !acc) { free(xt); free(acc); return 0; }
     for (long n = n0; n < n1; n++) {
 #ifdef OUTPOST_X86
-        if (lanes > 1) {
+        if (lanes == 16) {
+            long images = n1 - n < d.group ? n1 - n : d.group;
+            for (long k = 0; k < images; k++) to_phases_f32_avx2(s, &d, x + (n + k) * image_in(s), xt + k * s->cin * d.P);
+            forward_f32_avx512(s, &d, xt, w, y + n * image_out(s), images);
+            n += images - 1;
+            continue;
+        }
+        if (lanes == 8) {
             to_phases_f32_avx2(s, &d, x + n * image_in(s), xt);
-            if (lanes == 16) forward_f32_avx512(s, &d, xt, w, y + n * image_out(s));
-            else forward_f32_avx2(s, &d, xt, w, y + n * image_out(s));
+            forward_f32_avx2(s, &d, xt, w, y + n * image_out(s));
             continue;
         }
 #endif
@@ -784,24 +829,28 @@ int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const floa
     int lanes = float_lanes(s, n1 - n0);
     layout d;
     if (!get_layout(s, &d, lanes)) return 0;
-    float *dxt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
+    float *dxt = malloc(sizeof(float) * (size_t)(d.group * s->cin * d.P));
     float *gp = malloc(sizeof(float) * (size_t)(s->cout * d.grows * d.owr));
-    if (!dxt || !gp) { free(dxt); free(gp); return 0; }
+    float *wt = malloc(sizeof(float) * (size_t)((d.K + 3) / 4 * s->cout * 4));
+    if (!dxt || !gp || !wt) { free(dxt); free(gp); free(wt); return 0; }
+    pack_taps(s, &d, w, wt);
     for (long n = n0; n < n1; n++) {
-        memset(dxt, 0, sizeof(float) * (size_t)(s->cin * d.P));
+        long images = lanes == 16 && n1 - n >= d.group ? d.group : 1;
+        memset(dxt, 0, sizeof(float) * (size_t)(images * s->cin * d.P));
 #ifdef OUTPOST_X86
         if (lanes > 1) {
-            pad_cotangent(s, &d, g + n * image_out(s), gp, s->cout);
-            if (lanes == 16) input_grad_f32_avx512(s, &d, gp, w, dxt);
-            else input_grad_f32_avx2(s, &d, gp, w, dxt);
-            from_phases_f32_avx2(s, &d, dxt, dx + n * image_in(s));
+            pad_cotangent(s, &d, g + n * image_out(s), gp, s->cout, images);
+            if (lanes == 16) input_grad_f32_avx512(s, &d, gp, wt, dxt, images);
+            else input_grad_f32_avx2(s, &d, gp, wt, dxt);
+            for (long k = 0; k < images; k++) from_phases_f32_avx2(s, &d, dxt + k * s->cin * d.P, dx + (n + k) * image_in(s));
+            n += images - 1;
             continue;
         }
 #endif
         input_grad_f32_portable(s, &d, g + n * image_out(s), w, dxt);
         from_phases_f32(s, &d, dxt, dx + n * image_in(s));
     }
-    free(dxt); free(gp);
+    free(dxt); free(gp); free(wt);
     return 1;
 }
 
@@ -825,8 +874,11 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     if (!get_layout(s, &d, lanes)) return 0;
     memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
     long count = n1 > n0 ? n1 - n0 : 0, coutr = (s->cout + 3) / 4 * 4;
+    // Units of d.group images (one, except for the AVX-512 kernels' odd-row pairs), each with
+    // its own block of padded cotangent.
+    long G = d.group, groups = (count + G - 1) / G;
 #ifdef OUTPOST_X86
-    long tiles = lanes == 16 ? tiles16(s, &d) : s->oh * (d.owr / 8), per = lanes == 16 ? 3 : 2;
+    long tiles = lanes == 16 ? tiles16(s, &d, G) : s->oh * (d.owr / 8), per = lanes == 16 ? 3 : 2;
 #else
     long tiles = s->oh * (d.owr / 8), per = 2;
 #endif
@@ -837,30 +889,32 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     // (16 vectors of 16 lanes against 8 of 8) and with one 7x7 image (four tiles) a chunk
     // moved more sums than it multiplied.
     long budget = lanes == 16 ? 98304 : 24576;
-    long perImage = (s->cin * d.P + gsize) * (long)sizeof(float), chunk = budget / perImage > 1 ? budget / perImage : 1;
-    if (chunk > count) chunk = count > 0 ? count : 1;
+    long perGroup = (G * s->cin * d.P + gsize) * (long)sizeof(float), chunk = budget / perGroup > 1 ? budget / perGroup : 1;
+    if (chunk > groups) chunk = groups > 0 ? groups : 1;
     long held = avx ? chunk : 1, nrows = chunk * tiles;
     long parkSize = lanes == 16 ? ((d.K + 3) / 4) * (coutr / 4) * 256 : ((d.K + 1) / 2) * (coutr / 4) * 64;
-    float *xt = malloc(sizeof(float) * (size_t)(held * s->cin * d.P));
+    float *xt = malloc(sizeof(float) * (size_t)(held * G * s->cin * d.P));
     float *gp = avx ? malloc(sizeof(float) * (size_t)(held * gsize)) : NULL;
     long *rows = avx ? malloc(sizeof(long) * (size_t)(per * nrows)) : NULL;
-    float *partial = avx && count > chunk ? malloc(sizeof(float) * (size_t)parkSize) : NULL;
-    if (!xt || (avx && (!gp || !rows)) || (avx && count > chunk && !partial)) {
+    float *partial = avx && groups > chunk ? malloc(sizeof(float) * (size_t)parkSize) : NULL;
+    if (!xt || (avx && (!gp || !rows)) || (avx && groups > chunk && !partial)) {
         free(xt); free(gp); free(rows); free(partial);
         return 0;
     }
 #ifdef OUTPOST_X86
     if (avx) {
-        for (long c0 = 0; c0 < count; c0 += chunk) {
-            long images = count - c0 < chunk ? count - c0 : chunk, r = 0;
-            for (long k = 0; k < images; k++) {
-                to_phases_f32_avx2(s, &d, x + (n0 + c0 + k) * image_in(s), xt + k * s->cin * d.P);
-                pad_cotangent(s, &d, g + (n0 + c0 + k) * image_out(s), gp + k * gsize, coutr);
+        for (long c0 = 0; c0 < groups; c0 += chunk) {
+            long units = groups - c0 < chunk ? groups - c0 : chunk, r = 0;
+            for (long k = 0; k < units; k++) {
+                long first = n0 + (c0 + k) * G, images = n1 - first < G ? n1 - first : G;
+                float *planes = xt + k * G * s->cin * d.P;
+                for (long i = 0; i < images; i++) to_phases_f32_avx2(s, &d, x + (first + i) * image_in(s), planes + i * s->cin * d.P);
+                pad_cotangent(s, &d, g + first * image_out(s), gp + k * gsize, coutr, images);
                 if (lanes == 16) {
-                    for (long t = 0; t < tiles; t++, r++) {
-                        tile16 tl = tile16_at(s, &d, t);
-                        rows[3 * r] = k * s->cin * d.P + tl.in0;
-                        rows[3 * r + 1] = k * s->cin * d.P + tl.in1;
+                    for (long t = 0; t < tiles16(s, &d, images); t++, r++) {
+                        tile16 tl = tile16_at(s, &d, images, t);
+                        rows[3 * r] = k * G * s->cin * d.P + tl.in0;
+                        rows[3 * r + 1] = k * G * s->cin * d.P + tl.in1;
                         rows[3 * r + 2] = k * gsize + tl.g;
                     }
                     continue;
@@ -871,8 +925,8 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
                         rows[nrows + r] = k * gsize + oy * d.owr + t * 8;
                     }
             }
-            if (lanes == 16) weight_grad_f32_avx512(s, &d, xt, gp, rows, r, c0 == 0, c0 + images >= count, partial, dw);
-            else weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, r, c0 == 0, c0 + images >= count, partial, dw);
+            if (lanes == 16) weight_grad_f32_avx512(s, &d, xt, gp, rows, r, c0 == 0, c0 + units >= groups, partial, dw);
+            else weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, r, c0 == 0, c0 + units >= groups, partial, dw);
         }
     } else
 #endif

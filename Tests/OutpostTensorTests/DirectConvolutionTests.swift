@@ -168,6 +168,23 @@ final class DirectConvolutionTests: XCTestCase {
         compare(Case(n: 7, cin: 3, h: 32, w: 32, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))))
     }
 
+    /// Outputs with an odd number of rows of up to 8 pixels go through the AVX-512 kernels two
+    /// images at a time, one tile holding the last row of one and the first of the next: W3's
+    /// 7x7 layers (16 images: the weight gradient parks its sums between chunks of pairs), odd
+    /// batches (a last image alone), and rows of exactly 8 (not contiguous across images).
+    func testOddRowImagesTakenInPairs() {
+        let saved = Engine.threads
+        Engine.threads = 1
+        defer { Engine.threads = saved }
+        let cases = [
+            Case(n: 16, cin: 12, h: 14, w: 14, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))),
+            Case(n: 5, cin: 12, h: 7, w: 7, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (1, 1), padding: (2, 2))),
+            Case(n: 3, cin: 2, h: 7, w: 8, cout: 5, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1))),
+            Case(n: 2, cin: 3, h: 5, w: 3, cout: 4, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1))),
+        ]
+        for c in cases { compare(c) }
+    }
+
     func testSingleImageChannelSplitIsExact() {
         // One image splits by channels across threads; each part must reproduce the whole
         // kernel's arithmetic, so the results are identical, not merely close.
