@@ -205,9 +205,8 @@ struct FedAvgLeNet: Workload {
     mutating func run() -> Int {
         let (x, y) = batches[next]
         next = (next + 1) % batches.count
-        let p = params.map { $0.requiringGrad() }
-        let loss = Loss.crossEntropy(net(x, parameters: p, buffers: []), labels: y)
-        sgd.step(parameters: &params, gradients: grad(of: loss, wrt: p))
+        var ctx = ForwardContext(parameters: params, buffers: [], training: true)
+        sgd.step(parameters: &params, gradients: net.crossEntropyGradient(x, labels: y, &ctx).gradient)
         return Self.batch
     }
 }

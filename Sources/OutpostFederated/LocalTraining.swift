@@ -147,12 +147,9 @@ struct LocalTrainer {
                 learningRates.append(lr)
                 let labels = batch.map { context.trainingData.labels[indices[$0]] }
                 let x = try modelInput(batch.map { indices[$0] }, augmentation: &augmentationRNG)
-                let vars = parameters.map { $0.requiringGrad() }
-                var ctx = ForwardContext(parameters: vars, buffers: buffers, training: true, updatesRunningStatistics: true,
+                var ctx = ForwardContext(parameters: parameters, buffers: buffers, training: true, updatesRunningStatistics: true,
                                          rng: dropoutRNG)
-                let loss = Loss.crossEntropy(network.forward(x, &ctx), labels: labels)
-                let gradient = grad(of: loss, wrt: vars)
-                let lossValue = loss.item
+                let (lossValue, gradient) = network.crossEntropyGradient(x, labels: labels, &ctx)
                 lossSum += lossValue * Double(batch.count)
                 lossCount += batch.count
                 dropoutRNG = ctx.rng

@@ -34,9 +34,10 @@ final class TrainingSanityTests: XCTestCase {
             pixels.reserveCapacity(batch.count * size)
             for i in batch { pixels += train.images[(i * size)..<((i + 1) * size)] }
             let x = Tensor(normalization.normalize(pixels, planeSize: 28 * 28), shape: [batch.count, 1, 28, 28])
-            let vars = state.parameters.map { $0.requiringGrad() }
-            let loss = Loss.crossEntropy(net(x, parameters: vars, buffers: state.buffers, training: true), labels: batch.map { train.labels[$0] })
-            sgd.step(parameters: &state.parameters, gradients: grad(of: loss, wrt: vars))
+            // Batches of 16 are cut into two shards on two threads (Network.crossEntropyGradient).
+            var ctx = ForwardContext(parameters: state.parameters, buffers: state.buffers, training: true)
+            let (_, gradient) = net.crossEntropyGradient(x, labels: batch.map { train.labels[$0] }, &ctx)
+            sgd.step(parameters: &state.parameters, gradients: gradient)
         }
         let trained = ContinuousClock.now - clock
         let testX = Tensor(normalization.normalize(test.images, planeSize: 28 * 28), shape: [test.count, 1, 28, 28])

@@ -84,6 +84,16 @@ public struct ForwardContext {
 /// their parameters, never the tensors, so one model definition serves any weights.
 public protocol Layer: Sendable {
     func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor
+
+    /// Whether, in this mode, each sample's output depends on that sample alone (and on the
+    /// parameters): no batch statistics, no random draws. A batch through such layers can be
+    /// computed in parts with the same result (`Network.crossEntropyGradient`). A layer that
+    /// does not say is taken not to be.
+    func isPerSample(training: Bool) -> Bool
+}
+
+extension Layer {
+    public func isPerSample(training: Bool) -> Bool { false }
 }
 
 /// Layers applied in order.
@@ -93,4 +103,5 @@ public struct Sequential: Layer {
     public func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
         layers.reduce(x) { h, layer in layer(h, &ctx) }
     }
+    public func isPerSample(training: Bool) -> Bool { layers.allSatisfy { $0.isPerSample(training: training) } }
 }

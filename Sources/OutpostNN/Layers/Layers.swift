@@ -18,6 +18,8 @@ public struct Conv2d: Layer {
     public func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
         x.conv2d(ctx.parameters[weight], bias: bias.map { ctx.parameters[$0] }, geometry: geometry)
     }
+
+    public func isPerSample(training: Bool) -> Bool { true }
 }
 
 /// Fully connected layer with PyTorch's `Linear` parameters `weight` (out×in) and `bias`.
@@ -33,6 +35,8 @@ public struct Linear: Layer {
     public func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
         x.linear(ctx.parameters[weight], bias: bias.map { ctx.parameters[$0] })
     }
+
+    public func isPerSample(training: Bool) -> Bool { true }
 }
 
 /// Batch normalization with PyTorch's `BatchNorm2d` keys: parameters `weight`, `bias`;
@@ -70,6 +74,9 @@ public struct BatchNorm2d: Layer {
         }
         return y
     }
+
+    /// In training mode it normalizes with the batch's statistics.
+    public func isPerSample(training: Bool) -> Bool { !training }
 }
 
 /// Elementwise activations.
@@ -77,6 +84,8 @@ public enum Activation: String, Layer, CaseIterable, Codable {
     case relu, relu6, sigmoid, tanh, leakyRelu = "leaky_relu", gelu, softplus, identity
 
     public func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { apply(x) }
+
+    public func isPerSample(training: Bool) -> Bool { true }
 
     public func apply(_ x: Tensor) -> Tensor {
         switch self {
@@ -102,18 +111,21 @@ public struct MaxPool2d: Layer {
     public func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
         x.maxPool2d(kernel: kernel, stride: stride, padding: padding)
     }
+    public func isPerSample(training: Bool) -> Bool { true }
 }
 
 public struct AdaptiveAvgPool2d: Layer {
     public let size: (Int, Int)
     public init(_ h: Int, _ w: Int) { size = (h, w) }
     public func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { x.adaptiveAvgPool2d(size) }
+    public func isPerSample(training: Bool) -> Bool { true }
 }
 
 /// Flattens all but the batch dimension.
 public struct Flatten: Layer {
     public init() {}
     public func callAsFunction(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { x.flattened(from: 1) }
+    public func isPerSample(training: Bool) -> Bool { true }
 }
 
 /// Dropout, active in training mode when the context carries a random generator.
@@ -126,4 +138,7 @@ public struct Dropout: Layer {
         ctx.rng = rng
         return y
     }
+
+    /// In training mode its masks come from one random stream for the whole batch.
+    public func isPerSample(training: Bool) -> Bool { !training || probability == 0 }
 }

@@ -25,6 +25,8 @@ struct InvertedResidual: Layer {
         let y = layers(x, &ctx)
         return residual ? x + y : y
     }
+
+    func isPerSample(training: Bool) -> Bool { layers.isPerSample(training: training) }
 }
 
 /// Convolution (`.0`), batch norm (`.1`) and ReLU6, as torchvision's Conv2dNormActivation.

@@ -19,6 +19,10 @@ struct BasicBlock: Layer {
         h = bn2(conv2(h, &ctx), &ctx)
         return (h + (downsample?(x, &ctx) ?? x)).relu()
     }
+
+    func isPerSample(training: Bool) -> Bool {
+        bn1.isPerSample(training: training) && bn2.isPerSample(training: training) && downsample?.isPerSample(training: training) != false
+    }
 }
 
 struct Bottleneck: Layer {
@@ -41,6 +45,10 @@ struct Bottleneck: Layer {
         h = bn2(conv2(h, &ctx), &ctx).relu()
         h = bn3(conv3(h, &ctx), &ctx)
         return (h + (downsample?(x, &ctx) ?? x)).relu()
+    }
+
+    func isPerSample(training: Bool) -> Bool {
+        [bn1, bn2, bn3].allSatisfy { $0.isPerSample(training: training) } && downsample?.isPerSample(training: training) != false
     }
 }
 

@@ -14,6 +14,25 @@ final class ThreadState {
     var im2colConvolution = false
     var winograd = Engine.WinogradPolicy.shapeRule
 
+    /// The choices a thread's ops read (grad mode and kernel choices; not anomaly
+    /// detection), to carry them to another thread that does part of this one's work.
+    struct Settings {
+        var gradEnabled: Bool
+        var referenceGEMM: Bool
+        var im2colConvolution: Bool
+        var winograd: Engine.WinogradPolicy
+    }
+
+    var settings: Settings {
+        get { Settings(gradEnabled: gradEnabled, referenceGEMM: referenceGEMM, im2colConvolution: im2colConvolution, winograd: winograd) }
+        set {
+            gradEnabled = newValue.gradEnabled
+            referenceGEMM = newValue.referenceGEMM
+            im2colConvolution = newValue.im2colConvolution
+            winograd = newValue.winograd
+        }
+    }
+
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
         pthread_key_create(&key) { pointer in
