@@ -771,16 +771,18 @@ static void pack_taps(const outpost_conv_shape *s, const layout *d, const float 
 // store per 8 pixels. (Plain C loops here were compiled into a memcpy and a memset call per
 // row, about 6% of W3's time.)
 AVX2 static void pad_cotangent(const outpost_conv_shape *s, const layout *d, const float *g, float *gp, long channels, long images) {
-    for (long co = 0; co < channels; co++)
-        for (long row = 0; row < d->grows; row++) {
-            float *dst = gp + (co * d->grows + row) * d->owr;
-            if (co < s->cout && row < images * s->oh) {
-                const float *src = g + row / s->oh * image_out(s) + (co * s->oh + row % s->oh) * s->ow;
-                for (long k = 0; k < d->owr; k += 8) _mm256_storeu_ps(dst + k, _mm256_maskload_ps(src + k, first_lanes(s->ow - k)));
-            } else {
-                for (long k = 0; k < d->owr; k += 8) _mm256_storeu_ps(dst + k, _mm256_setzero_ps());
-            }
-        }
+    long filled = images * s->oh;
+    for (long co = 0; co < channels; co++) {
+        float *dst = gp + co * d->grows * d->owr;
+        if (co < s->cout)
+            for (long n = 0; n < images; n++)
+                for (long y = 0; y < s->oh; y++, dst += d->owr) {
+                    const float *src = g + n * image_out(s) + (co * s->oh + y) * s->ow;
+                    for (long k = 0; k < d->owr; k += 8) _mm256_storeu_ps(dst + k, _mm256_maskload_ps(src + k, first_lanes(s->ow - k)));
+                }
+        for (long row = co < s->cout ? filled : 0; row < d->grows; row++, dst += d->owr)
+            for (long k = 0; k < d->owr; k += 8) _mm256_storeu_ps(dst + k, _mm256_setzero_ps());
+    }
 }
 #endif
 
