@@ -12,7 +12,9 @@
 // Then the pixels under kernel tap (i, j) for output row oy and columns ox = 0, 1, 2, ...
 // are one contiguous run of a phase plane, for every stride and dilation: the inner loops
 // are unit-stride vector loads, and the input gradient (the adjoint) adds contiguous runs
-// back into phase planes instead of scattering element by element as col2im does.
+// back into phase planes instead of scattering element by element as col2im does (with
+// AVX-512 it is gathered instead, by forward convolutions of the cotangent: see "Input
+// gradient as forward convolutions").
 // Planes are wide enough that 8-lane vectors may run past the last output column; the
 // lanes past it are discarded (forward) or multiply zeros (gradients).
 
@@ -587,54 +589,6 @@ AVX512 static void forward_f32_avx512(const outpost_conv_shape *s, const layout 
     })
 }
 
-// Four taps by up to four tiles: per output channel, V cotangent loads and four weight
-// broadcasts feed 4*V multiply-adds; each tap's sums then go into its phase-plane runs (a
-// two-row tile's halves into two runs). Taps in (ci, j, i) order and added one after
-// another, as in the AVX2 kernel; taps past K repeat the last one and are not added. w: the
-// weights packed by pack_taps.
-AVX512_INLINE void input_grad_block_512(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, long k0,
-                                        const tile16 *tl, const int V, const int split, float *dxt) {
-    long last = d->K - 1, K = d->K, gstride = d->grows * d->owr;
-    long m0 = d->ord[k0], m1 = d->ord[k0 + 1 < last ? k0 + 1 : last], m2 = d->ord[k0 + 2 < last ? k0 + 2 : last],
-         m3 = d->ord[k0 + 3 < last ? k0 + 3 : last];
-    __m512 acc[4][4];
-    for (int q = 0; q < 4; q++)
-        for (int v = 0; v < V; v++) acc[q][v] = _mm512_setzero_ps();
-    const float *wk = w + (k0 / 4) * s->cout * 4;
-    for (long co = 0; co < s->cout; co++) {
-        const float *gr = gp + co * gstride, *wr = wk + co * 4;
-        __m512 g[4];
-        for (int v = 0; v < V; v++) g[v] = _mm512_loadu_ps(gr + tl[v].g);
-        fma_4_by_v(acc, wr[0], wr[1], wr[2], wr[3], g, V);
-    }
-    long mq = K - k0 < 4 ? K - k0 : 4, ms[4] = {m0, m1, m2, m3};
-    for (long q = 0; q < mq; q++) {
-        float *dst = dxt + d->off[ms[q]];
-        for (int v = 0; v < V; v++) {
-            if (!split) {
-                _mm512_storeu_ps(dst + tl[v].in0, _mm512_add_ps(_mm512_loadu_ps(dst + tl[v].in0), acc[q][v]));
-                continue;
-            }
-            float *lo = dst + tl[v].in0, *hi = dst + tl[v].in1;
-            _mm256_storeu_ps(lo, _mm256_add_ps(_mm256_loadu_ps(lo), _mm512_castps512_ps256(acc[q][v])));
-            if (tl[v].valid1) _mm256_storeu_ps(hi, _mm256_add_ps(_mm256_loadu_ps(hi), _mm512_extractf32x8_ps(acc[q][v], 1)));
-        }
-    }
-}
-
-// gp: the cotangent of `images` consecutive images (at most d->group) as pad_cotangent lays
-// it out, zeros in the padding (so a two-row tile without its second row reads zeros there);
-// dxt: their phase planes, one after another.
-AVX512 static void input_grad_f32_avx512(const outpost_conv_shape *s, const layout *d, const float *gp, const float *w, float *dxt,
-                                         long images) {
-    long count = tiles16(s, d, images);
-    FOR_TILE_BLOCKS(s, count, {
-        tile16 tl[4];
-        for (int v = 0; v < V; v++) tl[v] = tile16_at(s, d, images, t0 + v);
-        for (long k0 = 0; k0 < d->K; k0 += 4) input_grad_block_512(s, d, gp, w, k0, tl, V, split, dxt);
-    })
-}
-
 // Per block of four taps and four output channels, lane-wise sums over every tile of every
 // image (rows lists each tile's in0, in1 and cotangent offset), reduced once at the end:
 // per tile, four inputs and four cotangent loads feed sixteen multiply-adds. gp is padded
@@ -927,7 +881,7 @@ const char *outpost_conv2d_direct_kernels_for_least_work(void) {
     return lanes_name(float_lanes(&s, 1));
 }
 
-// The weights as the SIMD input-gradient kernels read them: per block of four taps (in
+// The weights as the AVX2 input-gradient kernel reads them: per block of four taps (in
 // d->ord order, the last tap repeated past K), per output channel, the four taps' weights
 // side by side. In place, a block's weights lie K apart per channel and in an order the
 // prefetcher cannot follow; when another core has just updated them (an optimizer step,
@@ -1014,21 +968,19 @@ int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const floa
 #endif
     layout d;
     if (!get_layout(s, &d, lanes)) return 0;
-    float *dxt = malloc(sizeof(float) * (size_t)(d.group * s->cin * d.P));
+    // AVX2 and the portable loops scatter, one image at a time.
+    float *dxt = malloc(sizeof(float) * (size_t)(s->cin * d.P));
     float *gp = malloc(sizeof(float) * (size_t)(s->cout * d.grows * d.owr));
     float *wt = malloc(sizeof(float) * (size_t)((d.K + 3) / 4 * s->cout * 4));
     if (!dxt || !gp || !wt) { free(dxt); free(gp); free(wt); return 0; }
     pack_taps(s, &d, w, wt);
     for (long n = n0; n < n1; n++) {
-        long images = lanes == 16 && n1 - n >= d.group ? d.group : 1;
-        memset(dxt, 0, sizeof(float) * (size_t)(images * s->cin * d.P));
+        memset(dxt, 0, sizeof(float) * (size_t)(s->cin * d.P));
 #ifdef OUTPOST_X86
-        if (lanes > 1) {
-            pad_cotangent(s, &d, g + n * image_out(s), gp, s->cout, images);
-            if (lanes == 16) input_grad_f32_avx512(s, &d, gp, wt, dxt, images);
-            else input_grad_f32_avx2(s, &d, gp, wt, dxt);
-            for (long k = 0; k < images; k++) from_phases_f32_avx2(s, &d, dxt + k * s->cin * d.P, dx + (n + k) * image_in(s));
-            n += images - 1;
+        if (lanes == 8) {
+            pad_cotangent(s, &d, g + n * image_out(s), gp, s->cout, 1);
+            input_grad_f32_avx2(s, &d, gp, wt, dxt);
+            from_phases_f32_avx2(s, &d, dxt, dx + n * image_in(s));
             continue;
         }
 #endif
