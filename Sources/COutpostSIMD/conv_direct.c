@@ -74,7 +74,13 @@ static int make_layout(const outpost_conv_shape *s, layout *d, int lanes) {
 // a free) cost about 1.3% of W4's time. Per thread, so no lock; a worker's entries live as
 // long as the worker. Callers read the tables and never free them.
 #define LAYOUT_CACHE 8
-typedef struct { outpost_conv_shape s; int lanes; layout d; } cached_layout;
+typedef struct {
+    outpost_conv_shape s;
+    int lanes;
+    layout d;
+    void *planes[2];          // Float and Double phase planes, see zeroed_planes
+    size_t planes_bytes[2];
+} cached_layout;
 static __thread cached_layout layout_cache[LAYOUT_CACHE];
 static __thread int layout_cache_count;
 
@@ -95,19 +101,43 @@ static int get_layout(const outpost_conv_shape *s, layout *d, int lanes) {
         return 1;
     }
     if (!make_layout(s, d, lanes)) return 0;
-    if (layout_cache_count == LAYOUT_CACHE) free(layout_cache[--layout_cache_count].d.off);
+    if (layout_cache_count == LAYOUT_CACHE) {
+        layout_cache_count--;
+        free(layout_cache[layout_cache_count].d.off);
+        free(layout_cache[layout_cache_count].planes[0]);
+        free(layout_cache[layout_cache_count].planes[1]);
+    }
     for (int j = layout_cache_count; j > 0; j--) layout_cache[j] = layout_cache[j - 1];
-    layout_cache[0] = (cached_layout){*s, lanes, *d};
+    layout_cache[0] = (cached_layout){*s, lanes, *d, {NULL, NULL}, {0, 0}};
     layout_cache_count++;
     return 1;
+}
+
+// Phase planes of `count` elements of `size` bytes (4 or 8) for the layout get_layout
+// returned last, zero wherever to_phases writes no pixel (see DEFINE_PHASES). Kept with the
+// cached layout, one set per element size, so that they are zeroed once, not per call:
+// calloc'ed afresh per call they cost a page fault per 4 KB. Owned by the cache: not freed
+// by the caller.
+static void *zeroed_planes(long count, size_t size) {
+    cached_layout *c = &layout_cache[0];
+    int k = size == 8;
+    size_t bytes = (size_t)count * size;
+    if (c->planes_bytes[k] < bytes) {
+        free(c->planes[k]);
+        c->planes[k] = calloc(bytes, 1);
+        c->planes_bytes[k] = c->planes[k] ? bytes : 0;
+    }
+    return c->planes[k];
 }
 
 // Phase planes of one image (forward) and their fold back (adjoint: only real pixels are
 // read back; padding accumulates whatever falls on it and is dropped). Per row and phase
 // the destination column advances by one, so no division runs per element.
+// to_phases writes the pixels and nothing but zeros elsewhere, so planes zeroed once (the
+// callers calloc them) stay zero in their padding while image after image goes through
+// them: a memset per image was about 2% of W3's time.
 #define DEFINE_PHASES(T, SUF)                                                                          \
     static void to_phases_##SUF(const outpost_conv_shape *s, const layout *d, const T *x, T *xt) {      \
-        memset(xt, 0, sizeof(T) * (size_t)(s->cin * d->P));                                            \
         for (long ci = 0; ci < s->cin; ci++)                                                           \
             for (long y = 0; y < s->h; y++) {                                                          \
                 long yy = y + s->ph;                                                                   \
@@ -386,7 +416,6 @@ AVX2_INLINE void store_first_lanes(float *dst, __m256 v, long n, const float *li
 
 AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d, const float *x, float *xt) {
     if (s->sw > 2) { to_phases_f32(s, d, x, xt); return; }
-    memset(xt, 0, sizeof(float) * (size_t)(s->cin * d->P));
     long rc = d->R * d->C, w = s->w, pw = s->pw;
     for (long ci = 0; ci < s->cin; ci++)
         for (long y = 0; y < s->h; y++) {
@@ -686,15 +715,20 @@ typedef struct {
     outpost_conv_shape s;  // the layer (batch size ignored)
     long phases, Rg, Cg, T, L;
     gather_phase *ph;
+    float *gq;        // padded cotangent planes, zero outside the pixels (as zeroed_planes)
+    long gq_count;
 } gather_plan;
 
 static void free_gather_plan(gather_plan *g) {
     for (long k = 0; k < g->phases; k++) { free(g->ph[k].d.off); free(g->ph[k].widx); }
     free(g->ph);
+    free(g->gq);
 }
 
 static int make_gather_plan(const outpost_conv_shape *s, gather_plan *g) {
     g->s = *s;
+    g->gq = NULL;
+    g->gq_count = 0;
     g->phases = s->sh * s->sw;
     g->T = (s->kh - 1) * s->dh / s->sh;
     g->L = (s->kw - 1) * s->dw / s->sw;
@@ -779,16 +813,17 @@ static gather_plan *get_gather_plan(const outpost_conv_shape *s) {
 
 #ifdef OUTPOST_X86
 // The cotangent of one image in planes of Rg x Cg with its pixels at row T, column L, zeros
-// around them.
+// around them (planes zeroed once: only the pixels are written, as in to_phases).
 AVX2 static void pad_into_planes(const outpost_conv_shape *s, const gather_plan *g, const float *gy, float *gq) {
-    memset(gq, 0, sizeof(float) * (size_t)(s->cout * g->Rg * g->Cg));
     for (long co = 0; co < s->cout; co++)
         for (long y = 0; y < s->oh; y++) {
             const float *src = gy + (co * s->oh + y) * s->ow;
             float *dst = gq + (co * g->Rg + g->T + y) * g->Cg + g->L;
             long k = 0;
             for (; k + 8 <= s->ow; k += 8) _mm256_storeu_ps(dst + k, _mm256_loadu_ps(src + k));
-            if (k < s->ow) _mm256_maskstore_ps(dst + k, first_lanes(s->ow - k), _mm256_maskload_ps(src + k, first_lanes(s->ow - k)));
+            // The extra lanes are zeros, over padding or pixels written after this row.
+            if (k < s->ow)
+                store_first_lanes(dst + k, _mm256_maskload_ps(src + k, first_lanes(s->ow - k)), s->ow - k, gq + s->cout * g->Rg * g->Cg);
         }
 }
 
@@ -805,10 +840,15 @@ static int input_grad_gather_f32(const outpost_conv_shape *s, const float *g, co
         if (f->d.K * s->cin > wsize) wsize = f->d.K * s->cin;
         if (!direct) { f->d.ys = dl.C; f->d.yp = dl.P; f->d.yi = s->cin * dl.P; }
     }
-    float *gq = malloc(sizeof(float) * (size_t)(group * planes));
+    if (plan->gq_count < group * planes) {
+        free(plan->gq);
+        plan->gq = calloc((size_t)(group * planes), sizeof(float));
+        plan->gq_count = plan->gq ? group * planes : 0;
+    }
+    float *gq = plan->gq;
     float *wp = malloc(sizeof(float) * (size_t)(plan->phases * (wsize > 0 ? wsize : 1)));
     float *dxt = direct ? NULL : malloc(sizeof(float) * (size_t)(group * s->cin * dl.P));
-    if (!gq || !wp || (!direct && !dxt)) { free(gq); free(wp); free(dxt); return 0; }
+    if (!gq || !wp || (!direct && !dxt)) { free(wp); free(dxt); return 0; }
     for (long k = 0; k < plan->phases; k++) {
         gather_phase *f = &plan->ph[k];
         for (long e = 0; e < f->d.K * s->cin; e++) wp[k * wsize + e] = w[f->widx[e]];
@@ -829,7 +869,7 @@ static int input_grad_gather_f32(const outpost_conv_shape *s, const float *g, co
             for (long i = 0; i < images; i++) from_phases_f32_avx2(s, &dl, dxt + i * s->cin * dl.P, dx + (n + i) * image_in(s));
         n += images;
     }
-    free(gq); free(wp); free(dxt);
+    free(wp); free(dxt);
     return 1;
 }
 #endif
@@ -922,9 +962,9 @@ int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const
     int lanes = float_lanes(s, n1 - n0);
     layout d;
     if (!get_layout(s, &d, lanes)) return 0;
-    float *xt = malloc(sizeof(float) * (size_t)(d.group * s->cin * d.P));
+    float *xt = zeroed_planes(d.group * s->cin * d.P, sizeof(float));
     float *acc = malloc(sizeof(float) * (size_t)s->ow);
-    if (!xt || !acc) { free(xt); free(acc); return 0; }
+    if (!xt || !acc) { free(acc); return 0; }
     for (long n = n0; n < n1; n++) {
 #ifdef OUTPOST_X86
         if (lanes == 16) {
@@ -943,21 +983,21 @@ int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const
         to_phases_f32(s, &d, x + n * image_in(s), xt);
         forward_f32_portable(s, &d, xt, w, y + n * image_out(s), acc);
     }
-    free(xt); free(acc);
+    free(acc);
     return 1;
 }
 
 int outpost_conv2d_direct_f64(const outpost_conv_shape *s, const double *x, const double *w, double *y, long n0, long n1) {
     layout d;
     if (!get_layout(s, &d, 1)) return 0;
-    double *xt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
+    double *xt = zeroed_planes(s->cin * d.P, sizeof(double));
     double *acc = malloc(sizeof(double) * (size_t)s->ow);
-    if (!xt || !acc) { free(xt); free(acc); return 0; }
+    if (!xt || !acc) { free(acc); return 0; }
     for (long n = n0; n < n1; n++) {
         to_phases_f64(s, &d, x + n * image_in(s), xt);
         forward_f64_portable(s, &d, xt, w, y + n * image_out(s), acc);
     }
-    free(xt); free(acc);
+    free(acc);
     return 1;
 }
 
@@ -1030,12 +1070,12 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     if (chunk > groups) chunk = groups > 0 ? groups : 1;
     long held = avx ? chunk : 1, nrows = chunk * tiles;
     long parkSize = lanes == 16 ? ((d.K + 3) / 4) * (coutr / 4) * 256 : ((d.K + 1) / 2) * (coutr / 4) * 64;
-    float *xt = malloc(sizeof(float) * (size_t)(held * G * s->cin * d.P));
+    float *xt = zeroed_planes(held * G * s->cin * d.P, sizeof(float));
     float *gp = avx ? malloc(sizeof(float) * (size_t)(held * gsize)) : NULL;
     long *rows = avx ? malloc(sizeof(long) * (size_t)(per * nrows)) : NULL;
     float *partial = avx && groups > chunk ? malloc(sizeof(float) * (size_t)parkSize) : NULL;
     if (!xt || (avx && (!gp || !rows)) || (avx && groups > chunk && !partial)) {
-        free(xt); free(gp); free(rows); free(partial);
+        free(gp); free(rows); free(partial);
         return 0;
     }
 #ifdef OUTPOST_X86
@@ -1073,7 +1113,7 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
             weight_grad_f32_portable(s, &d, xt, g + n * image_out(s), dw);
         }
     }
-    free(xt); free(gp); free(rows); free(partial);
+    free(gp); free(rows); free(partial);
     return 1;
 }
 
@@ -1081,12 +1121,11 @@ int outpost_conv2d_weight_grad_direct_f64(const outpost_conv_shape *s, const dou
     layout d;
     if (!get_layout(s, &d, 1)) return 0;
     memset(dw, 0, sizeof(double) * (size_t)(s->cout * d.K));
-    double *xt = malloc(sizeof(double) * (size_t)(s->cin * d.P));
+    double *xt = zeroed_planes(s->cin * d.P, sizeof(double));
     if (!xt) { return 0; }
     for (long n = n0; n < n1; n++) {
         to_phases_f64(s, &d, x + n * image_in(s), xt);
         weight_grad_f64_portable(s, &d, xt, g + n * image_out(s), dw);
     }
-    free(xt);
     return 1;
 }
