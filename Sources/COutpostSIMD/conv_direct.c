@@ -28,6 +28,9 @@ typedef struct {
                  // two-row tiles
     long *off;   // per tap m = (ci*kh + i)*kw + j: where its run for oy = 0, ox = 0 starts
     long *ord;   // the taps ordered by (ci, j, i), see input_grad_f32_avx2
+    long *rowplanes, *rowstart;  // per input row y: where its phase's planes start in one
+                                 // channel's, and where its own row starts (two divisions
+                                 // per row, taken once)
     long ys, yp, yi;  // where the AVX-512 forward kernel writes: output rows ys apart,
                       // channels yp apart, images yi apart (ow, oh*ow, cout*oh*ow, except
                       // for the gathered input gradient, which writes into phase planes)
@@ -52,10 +55,17 @@ static int make_layout(const outpost_conv_shape *s, layout *d, int lanes) {
     d->K = s->cin * s->kh * s->kw;
     // One allocation for the taps' offsets and, after them, the row and column parts
     // (kh + kw divisions instead of two per tap).
-    d->off = malloc(sizeof(long) * (size_t)(2 * d->K + s->kh + s->kw));
+    d->off = malloc(sizeof(long) * (size_t)(2 * d->K + s->kh + s->kw + 2 * s->h));
     if (!d->off) return 0;
     d->ord = d->off + d->K;
     long *rowpart = d->ord + d->K, *colpart = rowpart + s->kh;
+    d->rowplanes = colpart + s->kw;
+    d->rowstart = d->rowplanes + s->h;
+    for (long y = 0; y < s->h; y++) {
+        long yy = y + s->ph;
+        d->rowplanes[y] = yy % s->sh * s->sw * d->R * d->C;
+        d->rowstart[y] = d->rowplanes[y] + yy / s->sh * d->C;
+    }
     long t = 0;
     for (long ci = 0; ci < s->cin; ci++)
         for (long j = 0; j < s->kw; j++)
@@ -419,10 +429,9 @@ AVX2 static void to_phases_f32_avx2(const outpost_conv_shape *s, const layout *d
     long rc = d->R * d->C, w = s->w, pw = s->pw;
     for (long ci = 0; ci < s->cin; ci++)
         for (long y = 0; y < s->h; y++) {
-            long yy = y + s->ph;
             const float *src = x + (ci * s->h + y) * w;
             // The planes of this row's phase, one per column phase, rc floats each.
-            float *planes = xt + ci * d->P + (yy % s->sh) * s->sw * rc, *base = planes + yy / s->sh * d->C;
+            float *planes = xt + ci * d->P + d->rowplanes[y], *base = xt + ci * d->P + d->rowstart[y];
             // The masked loads leave zeros in the lanes past the row, so a whole store writes
             // zeros past its pixels: padding, or a later row of the same plane, written after
             // this one. Only the plane's end must not be passed.
@@ -453,9 +462,8 @@ AVX2 static void from_phases_f32_avx2(const outpost_conv_shape *s, const layout 
     const float *end = x + s->cin * s->h * w;
     for (long ci = 0; ci < s->cin; ci++)
         for (long y = 0; y < s->h; y++) {
-            long yy = y + s->ph;
             float *dst = x + (ci * s->h + y) * w;
-            const float *base = xt + ci * d->P + (yy % s->sh) * s->sw * rc + yy / s->sh * d->C;
+            const float *base = xt + ci * d->P + d->rowstart[y];
             // Past this row lie the image's later rows, written after it; only the image's
             // end must not be passed (another thread may own what follows).
             if (s->sw == 1) {
@@ -757,6 +765,7 @@ static int make_gather_plan(const outpost_conv_shape *s, gather_plan *g) {
         d->owr = t.ow > 8 ? (t.ow + 15) / 16 * 16 : 8;
         d->group = group_images(&t, 16);
         d->grows = 0;
+        d->rowplanes = d->rowstart = NULL;  // the phases never go through to_phases
         d->ord = NULL;
         d->ys = t.ow; d->yp = t.oh * t.ow; d->yi = t.cout * t.oh * t.ow;
         d->off = malloc(sizeof(long) * (size_t)(d->K > 0 ? d->K : 1));
