@@ -123,6 +123,18 @@ static int get_layout(const outpost_conv_shape *s, layout *d, int lanes) {
     return 1;
 }
 
+// A zeroed buffer of at least `bytes` kept in *buffer (*have bytes): replaced by a fresh
+// zeroed one when too small, else handed back as it is (its owner keeps it zero where it
+// needs zeros). NULL when out of memory.
+static void *grow_zeroed(void **buffer, size_t *have, size_t bytes) {
+    if (*have < bytes) {
+        free(*buffer);
+        *buffer = calloc(bytes, 1);
+        *have = *buffer ? bytes : 0;
+    }
+    return *buffer;
+}
+
 // Phase planes of `count` elements of `size` bytes (4 or 8) for the layout get_layout
 // returned last, zero wherever to_phases writes no pixel (see DEFINE_PHASES). Kept with the
 // cached layout, one set per element size, so that they are zeroed once, not per call:
@@ -131,21 +143,15 @@ static int get_layout(const outpost_conv_shape *s, layout *d, int lanes) {
 static void *zeroed_planes(long count, size_t size) {
     cached_layout *c = &layout_cache[0];
     int k = size == 8;
-    size_t bytes = (size_t)count * size;
-    if (c->planes_bytes[k] < bytes) {
-        free(c->planes[k]);
-        c->planes[k] = calloc(bytes, 1);
-        c->planes_bytes[k] = c->planes[k] ? bytes : 0;
-    }
-    return c->planes[k];
+    return grow_zeroed(&c->planes[k], &c->planes_bytes[k], (size_t)count * size);
 }
 
 // Phase planes of one image (forward) and their fold back (adjoint: only real pixels are
 // read back; padding accumulates whatever falls on it and is dropped). Per row and phase
 // the destination column advances by one, so no division runs per element.
 // to_phases writes the pixels and nothing but zeros elsewhere, so planes zeroed once (the
-// callers calloc them) stay zero in their padding while image after image goes through
-// them: a memset per image was about 2% of W3's time.
+// callers take them from zeroed_planes) stay zero in their padding while image after image
+// goes through them: a memset per image was about 2% of W3's time.
 #define DEFINE_PHASES(T, SUF)                                                                          \
     static void to_phases_##SUF(const outpost_conv_shape *s, const layout *d, const T *x, T *xt) {      \
         for (long ci = 0; ci < s->cin; ci++)                                                           \
@@ -700,10 +706,10 @@ static long image_out(const outpost_conv_shape *s) { return s->cout * s->oh * s-
 
 // MARK: Input gradient as forward convolutions (AVX-512)
 //
-// The scattering input gradient above adds every tap's sums into the phase planes with a
-// load, an add and a store, and taps one row apart hit the same addresses one after
-// another: with the loads removed (a wrong result, as a measurement) its kernel took 27%
-// less time. Gathered instead, each input pixel is one chain of multiply-adds kept in a
+// The scattering input gradient (AVX2's above; AVX-512 had one of the same design) adds
+// every tap's sums into the phase planes with a load, an add and a store, and taps one row
+// apart hit the same addresses one after another: with the loads removed (a wrong result,
+// as a measurement) the AVX-512 kernel took 27% less time. Gathered instead, each input pixel is one chain of multiply-adds kept in a
 // register: for input phase (a, b), the pixels Y = sh*q + a - ph, X = sw*p + b - pw take
 //     dx[ci][Y][X] = sum over co, taps i = (i*dh) % sh == a, j = (j*dw) % sw == b of
 //                    g[co][q - (i*dh)/sh][p - (j*dw)/sw] * w[co][ci][i][j],
@@ -723,8 +729,8 @@ typedef struct {
     outpost_conv_shape s;  // the layer (batch size ignored)
     long phases, Rg, Cg, T, L;
     gather_phase *ph;
-    float *gq;        // padded cotangent planes, zero outside the pixels (as zeroed_planes)
-    long gq_count;
+    void *gq;         // padded cotangent planes, zero outside the pixels (as zeroed_planes)
+    size_t gq_bytes;
 } gather_plan;
 
 static void free_gather_plan(gather_plan *g) {
@@ -736,7 +742,7 @@ static void free_gather_plan(gather_plan *g) {
 static int make_gather_plan(const outpost_conv_shape *s, gather_plan *g) {
     g->s = *s;
     g->gq = NULL;
-    g->gq_count = 0;
+    g->gq_bytes = 0;
     g->phases = s->sh * s->sw;
     g->T = (s->kh - 1) * s->dh / s->sh;
     g->L = (s->kw - 1) * s->dw / s->sw;
@@ -778,10 +784,18 @@ static int make_gather_plan(const outpost_conv_shape *s, gather_plan *g) {
         if (cols > Cg) Cg = cols;
     }
     g->Rg = Rg; g->Cg = Cg;
+    // With more than one phase, each writes its pixels into the layer's phase planes: rows C
+    // apart, channels P apart, images cin*P apart.
+    layout dl;
+    if (g->phases > 1) {
+        if (!make_layout(s, &dl, 16)) { free_gather_plan(g); return 0; }
+        free(dl.off);
+    }
     for (long k = 0; k < g->phases; k++) {
         gather_phase *f = &g->ph[k];
         layout *d = &f->d;
         d->R = Rg; d->C = Cg; d->P = Rg * Cg;
+        if (g->phases > 1) { d->ys = dl.C; d->yp = dl.P; d->yi = s->cin * dl.P; }
         long m = 0;
         for (long co = 0; co < s->cout; co++)
             for (long i = 0; i < s->kh; i++) {
@@ -847,14 +861,8 @@ static int input_grad_gather_f32(const outpost_conv_shape *s, const float *g, co
         gather_phase *f = &plan->ph[k];
         if (f->d.group > group) group = f->d.group;
         if (f->d.K * s->cin > wsize) wsize = f->d.K * s->cin;
-        if (!direct) { f->d.ys = dl.C; f->d.yp = dl.P; f->d.yi = s->cin * dl.P; }
     }
-    if (plan->gq_count < group * planes) {
-        free(plan->gq);
-        plan->gq = calloc((size_t)(group * planes), sizeof(float));
-        plan->gq_count = plan->gq ? group * planes : 0;
-    }
-    float *gq = plan->gq;
+    float *gq = grow_zeroed(&plan->gq, &plan->gq_bytes, sizeof(float) * (size_t)(group * planes));
     float *wp = malloc(sizeof(float) * (size_t)(plan->phases * (wsize > 0 ? wsize : 1)));
     float *dxt = direct ? NULL : malloc(sizeof(float) * (size_t)(group * s->cin * dl.P));
     if (!gq || !wp || (!direct && !dxt)) { free(wp); free(dxt); return 0; }
@@ -884,7 +892,6 @@ static int input_grad_gather_f32(const outpost_conv_shape *s, const float *g, co
 #endif
 
 // MARK: Entry points
-
 
 // Lanes of the Float kernels to run: 16 (AVX-512, which also uses AVX2's phase planes), 8
 // (AVX2 + FMA) or 1 (portable): the widest the CPU has within s->max_lanes, except that

@@ -246,23 +246,29 @@ AVX2 static void axpy_f64_avx2(double alpha, const double *x, double *y, long n)
     for (; j < n; j++) y[j] = y[j] + alpha * x[j];
 }
 
-/// exp(v) for v in [-87, 0] (Cephes expf: v = n·ln2 + r, |r| <= ln2/2, degree-7 polynomial).
-AVX2 static inline __m256 exp_nonpositive_avx2(__m256 v) {
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
-    __m256 fx = _mm256_round_ps(_mm256_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_sub_ps(v, _mm256_mul_ps(fx, c1));
-    r = _mm256_sub_ps(r, _mm256_mul_ps(fx, c2));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
+/// exp(v) for v in [-87, 0] (Cephes expf: v = n·ln2 + r, |r| <= ln2/2, degree-7 polynomial),
+/// for the vector width W (256 or 512 bits). One definition for both widths: the 16-lane
+/// sigmoid and the 8-lane one must agree bit for bit, so the two share every operation and
+/// constant; ROUND is the width's round-to-integer (round_ps / roundscale_ps, same mode).
+#define DEFINE_EXP_NONPOSITIVE(TARGET, W, ROUND)                                                        \
+    TARGET static inline __m##W exp_nonpositive_##W(__m##W v) {                                           \
+        const __m##W log2e = _mm##W##_set1_ps(1.44269504088896341f);                                      \
+        const __m##W c1 = _mm##W##_set1_ps(0.693359375f), c2 = _mm##W##_set1_ps(-2.12194440e-4f);          \
+        __m##W fx = ROUND(_mm##W##_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);       \
+        __m##W r = _mm##W##_sub_ps(v, _mm##W##_mul_ps(fx, c1));                                            \
+        r = _mm##W##_sub_ps(r, _mm##W##_mul_ps(fx, c2));                                                   \
+        __m##W p = _mm##W##_set1_ps(1.9875691500e-4f);                                                     \
+        p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(1.3981999507e-3f));                                  \
+        p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(8.3334519073e-3f));                                  \
+        p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(4.1665795894e-2f));                                  \
+        p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(1.6666665459e-1f));                                  \
+        p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(5.0000001201e-1f));                                  \
+        p = _mm##W##_fmadd_ps(p, _mm##W##_mul_ps(r, r), _mm##W##_add_ps(r, _mm##W##_set1_ps(1.0f)));       \
+        __m##W##i e = _mm##W##_slli_epi32(_mm##W##_add_epi32(_mm##W##_cvtps_epi32(fx), _mm##W##_set1_epi32(127)), 23); \
+        return _mm##W##_mul_ps(p, _mm##W##_castsi##W##_ps(e));                                             \
+    }
+
+DEFINE_EXP_NONPOSITIVE(AVX2, 256, _mm256_round_ps)
 
 // Eight elements: the vector formula where |x| <= 87, sigmoid1 (libm's expf) elsewhere and
 // for NaN, decided lane by lane, so that an element's result depends on its value alone and
@@ -277,7 +283,7 @@ AVX2 static inline void sigmoid8_avx2(const float *x, float *y) {
     // Ordered compare: NaN lanes fail it. min(a, limit) is limit for NaN (minps returns its
     // second operand when either is NaN), which keeps every lane's exp in its domain.
     int inRange = _mm256_movemask_ps(_mm256_cmp_ps(a, limit, _CMP_LE_OQ));
-    __m256 e = exp_nonpositive_avx2(_mm256_sub_ps(zero, _mm256_min_ps(a, limit)));      // exp(-|x|)
+    __m256 e = exp_nonpositive_256(_mm256_sub_ps(zero, _mm256_min_ps(a, limit)));      // exp(-|x|)
     __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
     _mm256_storeu_ps(y, _mm256_div_ps(num, _mm256_add_ps(one, e)));
     if (inRange != 0xff)
@@ -304,24 +310,7 @@ AVX2 static void sigmoid_f32_avx2(const float *x, float *y, long n) {
 
 #define AVX512 __attribute__((target("avx512f,avx512dq")))
 
-// exp_nonpositive_avx2 on sixteen lanes: the same operations in the same order, so every
-// lane's bits equal the AVX2 loop's (the sigmoid below mixes the two within one call).
-AVX512 static inline __m512 exp_nonpositive_avx512(__m512 v) {
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-    const __m512 c1 = _mm512_set1_ps(0.693359375f), c2 = _mm512_set1_ps(-2.12194440e-4f);
-    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_sub_ps(v, _mm512_mul_ps(fx, c1));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(fx, c2));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
+DEFINE_EXP_NONPOSITIVE(AVX512, 512, _mm512_roundscale_ps)
 
 // sigmoid8_avx2 on sixteen lanes (same arithmetic, same fallback per lane); the last n mod
 // 16 elements go through the AVX2 loop. Half the instructions per element: the sigmoid was
@@ -333,7 +322,7 @@ AVX512 static void sigmoid_f32_avx512(const float *x, float *y, long n) {
         __m512 v = _mm512_loadu_ps(x + j);
         __m512 a = _mm512_abs_ps(v);
         __mmask16 inRange = _mm512_cmp_ps_mask(a, limit, _CMP_LE_OQ);
-        __m512 e = exp_nonpositive_avx512(_mm512_sub_ps(zero, _mm512_min_ps(a, limit)));
+        __m512 e = exp_nonpositive_512(_mm512_sub_ps(zero, _mm512_min_ps(a, limit)));
         __m512 num = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ), e, one);
         _mm512_storeu_ps(y + j, _mm512_div_ps(num, _mm512_add_ps(one, e)));
         if (inRange != 0xffff)
