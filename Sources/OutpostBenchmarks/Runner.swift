@@ -77,13 +77,16 @@ public enum Benchmarks {
         #endif
     }
 
-    /// One JSON object: engine, threads, BLAS core, allocator, each workload's rate and the check.
+    /// One JSON object: engine, threads, BLAS core, allocator, the engine's last cross-core
+    /// round trip (`Engine.crossCoreRoundTripNanoseconds`, null before a probe), each
+    /// workload's rate and the check.
     public static func json(_ results: [BenchmarkMeasurement], threads: Int, check: ConvergenceCheck?, flushDenormals: Bool = true) -> String {
         var fields: [String] = []
         for m in results {
             fields.append("\"\(m.id)\": {\"name\": \"\(m.name)\", \"unit\": \"\(m.unit)\", \"rate\": \(m.rate), \"units\": \(m.units), \"seconds\": \(m.seconds)}")
         }
         var object = "{\"engine\": \"outpost\", \"threads\": \(threads), \"blas\": \"\(Engine.blasCore)\", \"allocator\": \"\(allocator)\", "
+            + "\"round_trip_ns\": \(Engine.crossCoreRoundTripNanoseconds.map(String.init) ?? "null"), "
             + "\"flush_denormals\": \(flushDenormals && Engine.canFlushDenormals), \"workloads\": {\(fields.joined(separator: ", "))}"
         if let check { object += ", \"check\": {\"mse\": \(check.mse), \"steps\": \(check.steps), \"passed\": \(check.passed)}" }
         return object + "}"

@@ -5,11 +5,57 @@ import XCTest
 /// The engine's worker pool: every chunk runs exactly once per job, nested and concurrent
 /// calls run inline instead of deadlocking, and sleeping workers wake for new work.
 final class WorkerPoolTests: XCTestCase {
-    private func withThreads(_ n: Int, _ body: () -> Void) {
+    private func withThreads(_ n: Int, _ body: () throws -> Void) rethrows {
         let saved = Engine.threads
         Engine.threads = n
         defer { Engine.threads = saved }
-        body()
+        try body()
+    }
+
+    /// Asks for single-image splits (every 50 µs, so that a worker woken for a probe is still
+    /// polling at the next ask) until a cross-core probe has completed, for at most two
+    /// seconds: the answer after that probe, or nil if none completed (a busy machine: the
+    /// pool does not poll while other processes want the cores).
+    private func splitAnswerAfterNextProbe() -> Bool? {
+        let deadline = Date().addingTimeInterval(2)
+        let before = WorkerPool.shared.probesCompleted.load(ordering: .relaxed)
+        while Date() < deadline {
+            let answer = WorkerPool.shared.workerIsPolling()
+            if WorkerPool.shared.probesCompleted.load(ordering: .relaxed) != before { return answer }
+            usleep(50)
+        }
+        return nil
+    }
+
+    /// Batch-1 splits follow the measured cross-core latency: none while the round trip is
+    /// above the threshold (also for the L-BFGS passes), and they resume after the next probe
+    /// once it is below. Thresholds of 0 and UInt64.max make every probe slow and fast.
+    func testSmallSplitsStopWhileTheCoresAreFarApartAndResumeAfter() throws {
+        try XCTSkipIf(ProcessInfo.processInfo.activeProcessorCount < 2, "one core")
+        let savedThreshold = WorkerPool.slowRoundTripNanoseconds.load(ordering: .relaxed)
+        let savedInterval = WorkerPool.probeIntervalNanoseconds.load(ordering: .relaxed)
+        defer {
+            WorkerPool.slowRoundTripNanoseconds.store(savedThreshold, ordering: .relaxed)
+            WorkerPool.probeIntervalNanoseconds.store(savedInterval, ordering: .relaxed)
+        }
+        WorkerPool.probeIntervalNanoseconds.store(0, ordering: .relaxed)
+        try withThreads(2) {
+            WorkerPool.slowRoundTripNanoseconds.store(0, ordering: .relaxed)
+            guard let whileSlow = splitAnswerAfterNextProbe() else { throw XCTSkip("no probe completed: the machine is busy") }
+            XCTAssertFalse(whileSlow, "a split while every round trip counts as slow")
+            XCTAssertFalse(WorkerPool.shared.smallJobsPay(), "L-BFGS passes split while every round trip counts as slow")
+            XCTAssertGreaterThan(Engine.crossCoreRoundTripNanoseconds ?? 0, 0)
+            // From slow to fast: the worker sleeps between probes now, so this also checks
+            // that a probe still completes.
+            WorkerPool.slowRoundTripNanoseconds.store(UInt64.max, ordering: .relaxed)
+            var resumed = false
+            for _ in 0..<8 where !resumed {
+                guard splitAnswerAfterNextProbe() != nil else { throw XCTSkip("no probe completed: the machine is busy") }
+                // Several probes may be needed: the decision follows the median of the last five.
+                resumed = WorkerPool.shared.workerIsPolling() || WorkerPool.shared.smallJobsPay()
+            }
+            XCTAssertTrue(resumed, "no split after probes below the threshold")
+        }
     }
 
     func testEveryChunkRunsOnceAcrossManyJobs() {

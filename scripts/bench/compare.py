@@ -78,6 +78,7 @@ def main():
 
     rates = {w: {"outpost": [], "torch": [], "before": [], "torch-passive": [], "torch-spin": []} for w in ids}
     meta = {}
+    round_trips = []
     for r in range(a.rounds):
         for i, w in enumerate(ids):
             order = [("outpost", swift_cmd, env)] + [("torch-" + name, torch_cmd, e) for name, e in policies]
@@ -91,7 +92,11 @@ def main():
                 rates[w][engine].append(m["rate"])
                 meta[w] = (m["name"], m["unit"])
                 meta[engine.split("-")[0]] = {k: v for k, v in res.items() if k != "workloads"}
-                print(f"round {r + 1} {w} {engine:13} {m['rate']:12.2f} {m['unit']}", file=sys.stderr, flush=True)
+                trip = res.get("round_trip_ns")
+                if engine == "outpost" and trip is not None:
+                    round_trips.append(trip)
+                note = f"  (cross-core round trip {trip} ns)" if engine == "outpost" and trip is not None else ""
+                print(f"round {r + 1} {w} {engine:13} {m['rate']:12.2f} {m['unit']}{note}", file=sys.stderr, flush=True)
             # PyTorch's figure for the round: its faster wait policy in that round.
             rates[w]["torch"].append(max(rates[w]["torch-" + name][-1] for name, _ in policies))
 
@@ -101,6 +106,10 @@ def main():
               "default": "OpenMP's default wait policy"}[a.torch_omp]
     print(f"outpost: BLAS kernels {meta['outpost'].get('blas', '?')}, allocator {meta['outpost'].get('allocator', '?')}; torch {meta['torch'].get('version', '?')} ({policy}); "
           f"denormals {'flushed to zero' if a.denormals == 'flush' else 'kept'} in both")
+    if round_trips:
+        # Above 200 ns the engine keeps batch-1 work on one core (see WorkerPool.swift).
+        print(f"outpost's cross-core round trip at the end of its runs: {min(round_trips)}-{max(round_trips)} ns "
+              f"(median {sorted(round_trips)[len(round_trips) // 2]})")
     print()
     before = " Outpost before (median) | after/before |" if a.baseline else ""
     print("| workload | unit | Outpost (median) | PyTorch (median) | ratio of medians | median of round ratios | target |" + before)

@@ -176,11 +176,11 @@ struct LBFGSHistory<T: TensorScalar>: Sendable {
     /// handing work to another thread costs more than it saves, and one while other
     /// processes want the cores (a woken worker then comes too late to take its part, and
     /// every split costs a wake-up: measured 4% more CPU time in system calls, nothing
-    /// saved). Otherwise one piece per block, each taken by whichever thread is free
+    /// saved), and while the cores are far apart (`Engine.smallJobsPay`). Otherwise one piece per block, each taken by whichever thread is free
     /// (`Engine.runClaiming`): a worker that was asleep wakes during the pass (a pass takes
     /// 50–250 µs on W1 and W4) and takes the blocks the caller has not reached.
     private static func parts(_ blocks: Int, pairs: Int, length n: Int) -> Int {
-        if pairs * n < 65_536 || blocks < 2 || !Engine.coresAreFree { return 1 }
+        if pairs * n < 65_536 || blocks < 2 || !Engine.smallJobsPay { return 1 }
         return blocks
     }
 

@@ -26,6 +26,11 @@ extension Engine {
     /// `WorkerPool.coresAreFree`). A sleeping worker is woken by the split and joins late.
     package static var coresAreFree: Bool { WorkerPool.shared.coresAreFree() }
 
+    /// Whether a pass of some tens of microseconds a part should be split across the
+    /// engine's threads now: as ``coresAreFree``, and a cache line crosses between the cores
+    /// quickly enough (see `WorkerPool`'s probes of the cross-core latency).
+    package static var smallJobsPay: Bool { WorkerPool.shared.smallJobsPay() }
+
     /// Runs `body(0) ... body(count - 1)` at the same time, one shard per engine thread,
     /// each shard's own parallel kernels inline on the thread that runs it.
     ///

@@ -98,6 +98,12 @@ public enum Engine {
     /// The BLAS kernel family the engine's matrix products run on (for benchmark reports).
     public static var blasCore: String { BLAS.coreName }
 
+    /// The median round trip, in nanoseconds, of a cache line between the calling thread and
+    /// a polling worker over the engine's last few probes (nil before one completed). While
+    /// it is above `OUTPOST_SLOW_ROUND_TRIP_NANOSECONDS` (default 200) batch-1 work stays on
+    /// one core: see `WorkerPool`. For benchmark reports.
+    public static var crossCoreRoundTripNanoseconds: Int? { WorkerPool.shared.medianRoundTripNanoseconds.map { Int($0) } }
+
     /// Whether this CPU can flush denormals (``withDenormalsFlushed(_:)`` does nothing where not).
     public static var canFlushDenormals: Bool { outpost_flushing_denormals() >= 0 }
 

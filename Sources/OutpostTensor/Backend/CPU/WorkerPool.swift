@@ -62,6 +62,107 @@ final class WorkerPool: @unchecked Sendable {
     /// Bumped to send sleeping workers back to polling without giving them work.
     private let nudges = Atomic<Int>(0)
 
+    // MARK: How far apart the two cores are
+    //
+    // A split is paid for in cache lines moved between the cores: the claim, the job, and
+    // every buffer one core wrote and the other reads next. On the machine of
+    // docs/performance.md that price changes over minutes with where the host places the two
+    // vCPUs: a cache-line round trip between them takes 55–85 ns at some times and 300–350 ns
+    // at others. In the slow state the batch-1 splits (one image's convolution by channels,
+    // the L-BFGS passes) made W1 and W4 slower on two threads than on one (W4 1.14–1.24 s
+    // against 0.97 s), while in the fast state they make them faster. So a polling worker
+    // answers pings, the caller times a few round trips every `probeIntervalNanoseconds`,
+    // and while the median of the last five probes is above `slowRoundTripNanoseconds` those
+    // small splits stay on the calling core and the worker is left asleep between probes.
+    // Shards and batched splits (hundreds of microseconds a part) go on either way.
+
+    /// The threshold (`OUTPOST_SLOW_ROUND_TRIP_NANOSECONDS`, default 200); tests change it.
+    static let slowRoundTripNanoseconds: Atomic<UInt64> = {
+        let ns = ProcessInfo.processInfo.environment["OUTPOST_SLOW_ROUND_TRIP_NANOSECONDS"].flatMap { UInt64($0) }
+        return Atomic(ns ?? 200)
+    }()
+    /// Time between probes (100 ms); tests shorten it.
+    static let probeIntervalNanoseconds = Atomic<UInt64>(100_000_000)
+    private static let pingsPerProbe: UInt64 = 16
+    /// Odd: a ping waiting for a worker's answer, which adds one.
+    private let ping = Atomic<UInt64>(0)
+    private let probing = Atomic<Bool>(false)
+    /// When the next probe may run (after a probe: one interval; after a failed one: 1 ms).
+    private let probeDueAt = Atomic<UInt64>(0)
+    private let probeNudgedAt = Atomic<UInt64>(0)
+    private let recentRoundTrips = Mutex<[UInt64]>([])
+    private let coresFarApart = Atomic<Bool>(false)
+    private let roundTripMedian = Atomic<UInt64>(0)
+    /// Probes that got every answer.
+    let probesCompleted = Atomic<Int>(0)
+
+    /// The median round trip of the recent probes, nanoseconds (nil before one completed).
+    var medianRoundTripNanoseconds: UInt64? {
+        let m = roundTripMedian.load(ordering: .relaxed)
+        return m == 0 ? nil : m
+    }
+
+    /// Whether the last probes found the cores close enough for small splits; runs a probe
+    /// when one is due and a worker polls, and otherwise wakes a sleeping worker (at most
+    /// once a millisecond) so that one of the next calls finds it polling.
+    private func coresAreClose() -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if now >= probeDueAt.load(ordering: .relaxed), started.load(ordering: .relaxed) > 0 {
+            if asleep.load(ordering: .relaxed) == 0 {
+                probe(now)
+            } else if now &- probeNudgedAt.load(ordering: .relaxed) >= 1_000_000 {
+                probeNudgedAt.store(now, ordering: .relaxed)
+                nudges.add(1, ordering: .sequentiallyConsistent)
+                wakeSleepers()
+            }
+        }
+        return !coresFarApart.load(ordering: .relaxed)
+    }
+
+    /// Times `pingsPerProbe` round trips with a polling worker. Gives up without a sample
+    /// (and tries again in 1 ms) when an answer takes over 20 µs: a worker that is busy,
+    /// asleep, or preempted.
+    private func probe(_ now: UInt64) {
+        guard probing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        defer { probing.store(false, ordering: .releasing) }
+        probeDueAt.store(now + 1_000_000, ordering: .relaxed)
+        var value = ping.load(ordering: .relaxed)
+        if value & 1 == 1 { value += 1 }   // an unanswered ping of a failed probe
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<Self.pingsPerProbe {
+            ping.store(value + 1, ordering: .releasing)
+            var polls = 0
+            while ping.load(ordering: .acquiring) != value + 2 {
+                polls += 1
+                if polls & 255 == 0, DispatchTime.now().uptimeNanoseconds &- start > 20_000 {
+                    ping.store(value + 2, ordering: .releasing)
+                    return
+                }
+                outpost_cpu_relax()
+            }
+            value += 2
+        }
+        let end = DispatchTime.now().uptimeNanoseconds
+        let perTrip = (end &- start) / Self.pingsPerProbe
+        let threshold = Self.slowRoundTripNanoseconds.load(ordering: .relaxed)
+        recentRoundTrips.withLock { trips in
+            trips.append(perTrip)
+            if trips.count > 5 { trips.removeFirst() }
+            let median = trips.sorted()[trips.count / 2]
+            roundTripMedian.store(median, ordering: .relaxed)
+            coresFarApart.store(median > threshold, ordering: .relaxed)
+        }
+        probeDueAt.store(end + Self.probeIntervalNanoseconds.load(ordering: .relaxed), ordering: .relaxed)
+        probesCompleted.add(1, ordering: .relaxed)
+    }
+
+    /// Answers a waiting ping (workers, while they poll for a job).
+    @inline(__always)
+    private func answerPing() {
+        let p = ping.load(ordering: .relaxed)
+        if p & 1 == 1 { _ = ping.compareExchange(expected: p, desired: p + 1, ordering: .acquiringAndReleasing) }
+    }
+
     private func othersAreRunning() -> Bool {
         let now = DispatchTime.now().uptimeNanoseconds
         let last = loadSampledAt.load(ordering: .relaxed)
@@ -91,12 +192,21 @@ final class WorkerPool: @unchecked Sendable {
             startWorkers(min(Engine.threads, Self.cores) - 1)
             return false
         }
+        // While the cores are far apart the worker is left asleep between probes.
+        guard coresAreClose() else { return false }
         if asleep.load(ordering: .relaxed) > 0 {
             nudges.add(1, ordering: .sequentiallyConsistent)
             wakeSleepers()
             return false
         }
         return true
+    }
+
+    /// Whether a pass of some tens of microseconds a part (the L-BFGS history passes) should
+    /// be split now: as `coresAreFree`, and the cores are close (see `coresAreClose`).
+    func smallJobsPay() -> Bool {
+        if Self.forceSmallSplits.load(ordering: .relaxed) { return Engine.threads >= 2 }
+        return coresAreFree() && coresAreClose()
     }
 
     /// Whether a job of a few hundred microseconds should go to the workers now: there are
@@ -221,6 +331,7 @@ final class WorkerPool: @unchecked Sendable {
             while true {
                 let generation = claim.load(ordering: .acquiring) >> 32
                 if generation != seen { return generation }
+                answerPing()
                 polls += 1
                 if polls & 63 == 0, DispatchTime.now().uptimeNanoseconds - start >= spinFor { break }
                 outpost_cpu_relax()
