@@ -585,8 +585,93 @@ LB_INLINE void lb_dots_group(const void *const *sp, const void *const *yp, int n
     }
 }
 
+typedef float lb_f16 __attribute__((ext_vector_type(16)));
+typedef double lb_d16 __attribute__((ext_vector_type(16)));
+
+// Float pairs: each product is fused into a float running sum over a run of LB_DOT_RUN
+// vectors of 16 (so each lane sums at most LB_DOT_RUN products, rounding to about 1e-6 of
+// their magnitudes at worst), and the run's sums are added to double accumulators. Half the
+// instructions of converting every element to double, with the same accuracy where it
+// matters: the long sums over thousands of elements are in double.
+#define LB_DOT_RUN 32
+
+LB_INLINE lb_d8 lb_low8(lb_f16 v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), lb_d8); }
+LB_INLINE lb_d8 lb_high8(lb_f16 v) {
+    return __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), lb_d8);
+}
+
+LB_INLINE void lb_dots_group_f32(const float *const *sp, const float *const *yp, int np, const float *g, const float *yn,
+                                 long lo, long hi, double *out, int fused, int full) {
+    lb_d8 dacc[4][4];
+    for (int p = 0; p < 4; p++) for (int q = 0; q < 4; q++) dacc[p][q] = (lb_d8)0;
+    long j = lo;
+    while (j + 16 <= hi) {
+        long end = j + 16 * LB_DOT_RUN;
+        if (end > hi) end = j + (hi - j) / 16 * 16;
+        lb_f16 acc[4][4];
+        for (int p = 0; p < 4; p++) for (int q = 0; q < 4; q++) acc[p][q] = (lb_f16)0;
+        for (; j < end; j += 16) {
+            lb_f16 gv, nv, sv, yv;
+            __builtin_memcpy(&gv, g + j, sizeof gv);
+            if (full) __builtin_memcpy(&nv, yn + j, sizeof nv); else nv = gv;
+            for (int p = 0; p < np; p++) {
+                __builtin_memcpy(&sv, sp[p] + j, sizeof sv);
+                __builtin_memcpy(&yv, yp[p] + j, sizeof yv);
+                acc[p][0] = fused ? __builtin_elementwise_fma(sv, gv, acc[p][0]) : sv * gv + acc[p][0];
+                acc[p][1] = fused ? __builtin_elementwise_fma(yv, gv, acc[p][1]) : yv * gv + acc[p][1];
+                if (full) {
+                    acc[p][2] = fused ? __builtin_elementwise_fma(sv, nv, acc[p][2]) : sv * nv + acc[p][2];
+                    acc[p][3] = fused ? __builtin_elementwise_fma(yv, nv, acc[p][3]) : yv * nv + acc[p][3];
+                }
+            }
+        }
+        for (int p = 0; p < np; p++)
+            for (int q = 0; q < (full ? 4 : 2); q++) dacc[p][q] = dacc[p][q] + (lb_low8(acc[p][q]) + lb_high8(acc[p][q]));
+    }
+    for (int p = 0; p < np; p++) {
+        double r[4];
+        for (int q = 0; q < 4; q++) r[q] = lb_hsum(dacc[p][q]);
+        for (long k = j; k < hi; k++) {
+            double sv = sp[p][k], yv = yp[p][k], gv = g[k];
+            r[0] = lb_madd1(sv, gv, r[0], fused);
+            r[1] = lb_madd1(yv, gv, r[1], fused);
+            if (full) {
+                double nv = yn[k];
+                r[2] = lb_madd1(sv, nv, r[2], fused);
+                r[3] = lb_madd1(yv, nv, r[3], fused);
+            }
+        }
+        out[4 * p] = r[0];
+        out[4 * p + 1] = r[1];
+        if (full) { out[4 * p + 2] = r[2]; out[4 * p + 3] = r[3]; }
+    }
+}
+
 LB_INLINE void lb_dots(const void *s, const void *y, long stride, const long *slots, long count, const void *g,
                        const void *yn, long lo, long hi, double *out, int f64, int fused, int group) {
+    if (!f64) {
+        for (long k = 0; k < count; k += group) {
+            const float *sp[4], *yp[4];
+            int np = count - k < group ? (int)(count - k) : group;
+            for (int p = 0; p < np; p++) {
+                sp[p] = (const float *)s + slots[k + p] * stride;
+                yp[p] = (const float *)y + slots[k + p] * stride;
+            }
+            const float *gf = (const float *)g, *nf = (const float *)yn;
+            double *o = out + 4 * k;
+            switch (np * 2 + (yn != 0)) {
+            case 9: lb_dots_group_f32(sp, yp, 4, gf, nf, lo, hi, o, fused, 1); break;
+            case 8: lb_dots_group_f32(sp, yp, 4, gf, nf, lo, hi, o, fused, 0); break;
+            case 7: lb_dots_group_f32(sp, yp, 3, gf, nf, lo, hi, o, fused, 1); break;
+            case 6: lb_dots_group_f32(sp, yp, 3, gf, nf, lo, hi, o, fused, 0); break;
+            case 5: lb_dots_group_f32(sp, yp, 2, gf, nf, lo, hi, o, fused, 1); break;
+            case 4: lb_dots_group_f32(sp, yp, 2, gf, nf, lo, hi, o, fused, 0); break;
+            case 3: lb_dots_group_f32(sp, yp, 1, gf, nf, lo, hi, o, fused, 1); break;
+            default: lb_dots_group_f32(sp, yp, 1, gf, nf, lo, hi, o, fused, 0); break;
+            }
+        }
+        return;
+    }
     for (long k = 0; k < count; k += group) {
         const void *sp[4], *yp[4];
         int np = count - k < group ? (int)(count - k) : group;
@@ -683,9 +768,6 @@ LB_INLINE void lb_combine(const void *s, const void *y, long stride, const long 
         }
     }
 }
-
-typedef float lb_f16 __attribute__((ext_vector_type(16)));
-typedef double lb_d16 __attribute__((ext_vector_type(16)));
 
 // Float input: the `nv` vectors (at most 8: four pairs' y and s) are summed in float, each
 // product fused into the running sum (the first rounded on its own), and that group sum is
