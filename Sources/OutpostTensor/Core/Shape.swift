@@ -24,6 +24,8 @@ enum Shapes {
 
     /// NumPy broadcasting of two shapes; nil when they are incompatible.
     static func broadcast(_ a: [Int], _ b: [Int]) -> [Int]? {
+        // Equal shapes (most calls) share `a`'s storage: no array to allocate.
+        if a == b { return a }
         let n = max(a.count, b.count)
         var out = [Int](repeating: 1, count: n)
         for i in 0..<n {
