@@ -149,15 +149,17 @@ int outpost_flush_denormals(int on);
 /// The calling thread's setting: 1 flushing, 0 not, -1 where the CPU has no such mode.
 int outpost_flushing_denormals(void);
 
-/// L-BFGS's pass over the history of (s, y) pairs, restricted to elements [lo, hi): the pairs
-/// are the rows slots[0..<count] of s and y (row r starts at r·stride); for pair k,
-/// out[4k] = sₖ·g and out[4k+1] = yₖ·g, and where ynew is not NULL out[4k+2] = sₖ·ynew and
-/// out[4k+3] = yₖ·ynew, each accumulated in double (products exact for float input). A
-/// pair's sums do not depend on the other pairs in the call, only on [lo, hi).
+/// L-BFGS's pass over the history of (s, y) pairs, per block of elements (block b:
+/// [bounds[b], bounds[b+1]), for b < blocks): the pairs are the rows slots[0..<count] of s
+/// and y (row r starts at r·stride); for pair k in block b, with o = out + 4·count·b,
+/// o[4k] = sₖ·g and o[4k+1] = yₖ·g, and where ynew is not NULL o[4k+2] = sₖ·ynew and
+/// o[4k+3] = yₖ·ynew, each accumulated in double (float input: products summed in float
+/// over runs of 32 vectors of 16, then in double). A pair's sums in a block do not depend on
+/// the other pairs or blocks in the call, only on the block's range.
 void outpost_lbfgs_dots_f32(const float *s, const float *y, long stride, const long *slots, long count, const float *g,
-                            const float *ynew, long lo, long hi, double *out);
+                            const float *ynew, const long *bounds, long blocks, double *out);
 void outpost_lbfgs_dots_f64(const double *s, const double *y, long stride, const long *slots, long count, const double *g,
-                            const double *ynew, long lo, long hi, double *out);
+                            const double *ynew, const long *bounds, long blocks, double *out);
 
 /// d[i] = cg·g[i] + Σₖ (cy[k]·yₖ[i] + cs[k]·sₖ[i]) for i in [lo, hi), the pairs as in
 /// outpost_lbfgs_dots_*, accumulated in double in that order (g, then each pair's y and s in
