@@ -24,6 +24,7 @@ struct Options {
     var defenses = false
     /// Time the wide 3×3 convolutions' kernels, Winograd against im2col.
     var conv = false
+    var ops = false
     /// Run the workloads without flushing denormals (the engine's behaviour outside its scopes).
     var keepDenormals = false
 }
@@ -31,7 +32,7 @@ struct Options {
 func usage() -> Never {
     print("""
     usage: outpost-bench [--seconds S] [--warmup S] [--threads N] [--only W1,W3] [--json] [--check | --check-only]
-                         [--keep-denormals] | --soteria | --conv | --defenses
+                         [--keep-denormals] | --soteria | --conv | --defenses | --ops
 
       --seconds S   timed seconds per workload (default 5)
       --warmup S    untimed seconds per workload before timing (default 1)
@@ -57,6 +58,8 @@ func usage() -> Never {
       --conv        instead of the workloads: time W2's and W5's wide 3x3 convolutions
                     kernel by kernel, Winograd F(2x2, 3x3) against im2col (--seconds each;
                     --only: shapes whose names start with one of the list, e.g. 'W5 64')
+      --ops         instead of the workloads: nanoseconds per small op (add, scale, sigmoid on
+                    4 and 3,072 elements), with grad off and while recording (--seconds each)
     """)
     exit(2)
 }
@@ -78,6 +81,7 @@ func parseOptions() -> Options {
         case "--soteria": o.soteria = true
         case "--defenses": o.defenses = true
         case "--conv": o.conv = true
+        case "--ops": o.ops = true
         case "--keep-denormals": o.keepDenormals = true
         default: usage()
         }
@@ -89,6 +93,10 @@ let options = parseOptions()
 Engine.threads = options.threads
 if options.conv {
     Benchmarks.convolutionTiming(seconds: options.seconds, only: options.only)
+    exit(0)
+}
+if options.ops {
+    Engine.withDenormalsFlushed { Benchmarks.opOverhead(seconds: options.seconds) }
     exit(0)
 }
 if options.soteria {
