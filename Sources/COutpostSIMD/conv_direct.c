@@ -621,13 +621,14 @@ AVX512_INLINE void forward_block_512(const outpost_conv_shape *s, const layout *
 }
 
 // xt: the phase planes of `images` consecutive images (at most d->group), one after another;
-// y: the first one's output.
+// y: the first one's output. Tiles [tlo, thi) of tiles16(s, d, images) only (each output
+// element is the same chain of multiply-adds however the tiles are blocked).
 AVX512 static void forward_f32_avx512(const outpost_conv_shape *s, const layout *d, const float *xt, const float *w, float *y,
-                                      long images) {
-    long count = tiles16(s, d, images);
+                                      long images, long tlo, long thi) {
+    long count = thi - tlo;
     FOR_TILE_BLOCKS(s, count, {
         tile16 tl[4];
-        for (int v = 0; v < V; v++) tl[v] = tile16_at(s, d, images, t0 + v);
+        for (int v = 0; v < V; v++) tl[v] = tile16_at(s, d, images, tlo + t0 + v);
         for (long c0 = 0; c0 < s->cout; c0 += 4) forward_block_512(s, d, xt, w, c0, tl, V, split, y);
     })
 }
@@ -690,9 +691,10 @@ AVX512_INLINE void weight_grad_block_512(const outpost_conv_shape *s, const layo
 }
 
 AVX512 static void weight_grad_f32_avx512(const outpost_conv_shape *s, const layout *d, const float *xt, const float *gp,
-                                          const long *rows, long nrows, int first, int last, float *partial, float *dw) {
+                                          const long *rows, long nrows, int first, int last, float *partial, float *dw,
+                                          long mlo, long mhi) {
     long blocks = (s->cout + 3) / 4;
-    for (long m0 = 0; m0 < d->K; m0 += 4)
+    for (long m0 = mlo; m0 < mhi; m0 += 4)
         for (long c0 = 0; c0 < s->cout; c0 += 4) {
             float *park = partial + ((m0 / 4) * blocks + c0 / 4) * 256;
             if (s->ow <= 8) weight_grad_block_512(s, d, xt, gp, rows, nrows, m0, c0, 1, first, last, park, dw);
@@ -879,7 +881,8 @@ static int input_grad_gather_f32(const outpost_conv_shape *s, const float *g, co
             float *y = direct ? dx + n * image_in(s) : dxt + (f->a * s->sw + f->b) * dl.R * dl.C + f->q0 * dl.C + f->p0;
             for (long done = 0; done < images; done += f->d.group) {
                 long now = images - done < f->d.group ? images - done : f->d.group;
-                forward_f32_avx512(&f->s, &f->d, gq + done * planes, wp + k * wsize, y + done * f->d.yi, now);
+                forward_f32_avx512(&f->s, &f->d, gq + done * planes, wp + k * wsize, y + done * f->d.yi, now, 0,
+                                   tiles16(&f->s, &f->d, now));
             }
         }
         if (!direct)
@@ -986,7 +989,7 @@ int outpost_conv2d_direct_f32(const outpost_conv_shape *s, const float *x, const
         if (lanes == 16) {
             long images = n1 - n < d.group ? n1 - n : d.group;
             for (long k = 0; k < images; k++) to_phases_f32_avx2(s, &d, x + (n + k) * image_in(s), xt + k * s->cin * d.P);
-            forward_f32_avx512(s, &d, xt, w, y + n * image_out(s), images);
+            forward_f32_avx512(s, &d, xt, w, y + n * image_out(s), images, 0, tiles16(s, &d, images));
             n += images - 1;
             continue;
         }
@@ -1061,11 +1064,18 @@ int outpost_conv2d_input_grad_direct_f64(const outpost_conv_shape *s, const doub
     return 1;
 }
 
-int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1) {
+// Taps [mlo, mhi) (multiples of four, or up to K) of every output channel; the 16-lane
+// kernels only, unless the range is all taps.
+static int weight_grad_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1,
+                           long mlo, long mhi) {
     int lanes = float_lanes(s, n1 - n0), avx = lanes > 1;
     layout d;
     if (!get_layout(s, &d, lanes)) return 0;
-    memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
+    if (mhi < 0) mhi = d.K;
+    if (lanes != 16 && (mlo != 0 || mhi != d.K)) return 0;
+    if (mlo == 0 && mhi == d.K) memset(dw, 0, sizeof(float) * (size_t)(s->cout * d.K));
+    else
+        for (long c = 0; c < s->cout; c++) memset(dw + c * d.K + mlo, 0, sizeof(float) * (size_t)(mhi - mlo));
     long count = n1 > n0 ? n1 - n0 : 0, coutr = (s->cout + 3) / 4 * 4;
     // Units of d.group images (one, except for the AVX-512 kernels' odd-row pairs), each with
     // its own block of padded cotangent.
@@ -1118,7 +1128,7 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
                         rows[nrows + r] = k * gsize + oy * d.owr + t * 8;
                     }
             }
-            if (lanes == 16) weight_grad_f32_avx512(s, &d, xt, gp, rows, r, c0 == 0, c0 + units >= groups, partial, dw);
+            if (lanes == 16) weight_grad_f32_avx512(s, &d, xt, gp, rows, r, c0 == 0, c0 + units >= groups, partial, dw, mlo, mhi);
             else weight_grad_f32_avx2(s, &d, xt, gp, rows, rows + nrows, r, c0 == 0, c0 + units >= groups, partial, dw);
         }
     } else
@@ -1131,6 +1141,40 @@ int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const flo
     }
     free(gp); free(rows); free(partial);
     return 1;
+}
+
+int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1) {
+    return weight_grad_f32(s, x, g, dw, n0, n1, 0, -1);
+}
+
+int outpost_conv2d_weight_grad_taps_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long m0, long m1) {
+    return weight_grad_f32(s, x, g, dw, 0, s->n, m0, m1);
+}
+
+long outpost_conv2d_single_image_tiles(const outpost_conv_shape *s) {
+#ifdef OUTPOST_X86
+    layout d;
+    if (float_lanes(s, 1) != 16 || !get_layout(s, &d, 16)) return 0;
+    return tiles16(s, &d, 1);
+#else
+    (void)s;
+    return 0;
+#endif
+}
+
+int outpost_conv2d_direct_tiles_f32(const outpost_conv_shape *s, const float *x, const float *w, float *y, long t0, long t1) {
+#ifdef OUTPOST_X86
+    layout d;
+    if (float_lanes(s, 1) != 16 || !get_layout(s, &d, 16)) return 0;
+    float *xt = zeroed_planes(d.group * s->cin * d.P, sizeof(float));
+    if (!xt) return 0;
+    to_phases_f32_avx2(s, &d, x, xt);
+    forward_f32_avx512(s, &d, xt, w, y, 1, t0, t1);
+    return 1;
+#else
+    (void)s; (void)x; (void)w; (void)y; (void)t0; (void)t1;
+    return 0;
+#endif
 }
 
 int outpost_conv2d_weight_grad_direct_f64(const outpost_conv_shape *s, const double *x, const double *g, double *dw, long n0, long n1) {

@@ -185,9 +185,10 @@ final class DirectConvolutionTests: XCTestCase {
         for c in cases { compare(c) }
     }
 
-    func testSingleImageChannelSplitIsExact() {
-        // One image splits by channels across threads; each part must reproduce the whole
-        // kernel's arithmetic, so the results are identical, not merely close.
+    func testSingleImageSplitIsExact() {
+        // One image splits across threads (by output tiles and taps on the 16-lane kernels,
+        // by channels on the others); each part must reproduce the whole kernel's arithmetic,
+        // so the results are identical, not merely close.
         func run(threads: Int, _ c: Case, _ kernels: Engine.DirectConvolutionKernels) -> [[Double]] {
             let saved = Engine.threads
             Engine.threads = threads
@@ -203,6 +204,8 @@ final class DirectConvolutionTests: XCTestCase {
             Case(n: 1, cin: 12, h: 16, w: 16, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))),
             Case(n: 1, cin: 12, h: 8, w: 8, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (1, 1), padding: (2, 2))),
             Case(n: 1, cin: 7, h: 20, w: 19, cout: 13, kh: 3, kw: 3, geo: Conv2dGeometry(stride: (1, 1), padding: (1, 1))),
+            // 7x7 output: two-row tiles, the last holding one row.
+            Case(n: 1, cin: 12, h: 14, w: 14, cout: 12, kh: 5, kw: 5, geo: Conv2dGeometry(stride: (2, 2), padding: (2, 2))),
         ]
         for kernels in Self.kernelSets {
             for c in cases {

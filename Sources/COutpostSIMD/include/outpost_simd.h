@@ -77,6 +77,17 @@ int outpost_conv2d_direct_f64(const outpost_conv_shape *s, const double *x, cons
 int outpost_conv2d_input_grad_direct_f32(const outpost_conv_shape *s, const float *g, const float *w, float *dx, long n0, long n1);
 int outpost_conv2d_input_grad_direct_f64(const outpost_conv_shape *s, const double *g, const double *w, double *dx, long n0, long n1);
 int outpost_conv2d_weight_grad_direct_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long n0, long n1);
+
+/// One image on two threads, for the shapes the 16-lane (AVX-512) kernels run: the number of
+/// output tiles of one image (0 where those kernels do not run it, or on other CPUs); the
+/// forward convolution of image 0 (s->n ignored) restricted to tiles [t0, t1); and the
+/// weight gradient over all s->n images restricted to taps [m0, m1) of every output channel
+/// (m0, m1 multiples of four, or m1 = cin·kh·kw), writing only those entries of dw. Each
+/// element is computed exactly as by the whole call. Return 0 where the 16-lane kernels do
+/// not run the shape, or when scratch memory could not be allocated.
+long outpost_conv2d_single_image_tiles(const outpost_conv_shape *s);
+int outpost_conv2d_direct_tiles_f32(const outpost_conv_shape *s, const float *x, const float *w, float *y, long t0, long t1);
+int outpost_conv2d_weight_grad_taps_f32(const outpost_conv_shape *s, const float *x, const float *g, float *dw, long m0, long m1);
 int outpost_conv2d_weight_grad_direct_f64(const outpost_conv_shape *s, const double *x, const double *g, double *dw, long n0, long n1);
 
 /// Sizes of a Winograd F(2×2, 3×3) convolution (3×3 kernel, stride 1, dilation 1, groups 1,

@@ -125,6 +125,52 @@ extension Kernels {
         return true
     }
 
+    // Where the 16-lane kernels run the image, the forward pass splits by output tiles and
+    // the weight gradient by taps instead: both halves even, where blocks of four output
+    // channels split LeNet's 12 channels 8 + 4 (the caller, with two thirds of the work,
+    // finished last). Each element is still computed exactly as by the whole call.
+
+    /// Whether one image's work should be split now, and the shape for the 16-lane kernels
+    /// when they run it (nil: they do not, or no split).
+    private static func sixteenLaneSplit(_ p: ConvProblem) -> (shape: outpost_conv_shape, tiles: Int)? {
+        guard p.n == 1, Engine.threads >= 2, p.cout * p.k * p.l >= singleImageSplitWork else { return nil }
+        var s = directShape(p)
+        let tiles = outpost_conv2d_single_image_tiles(&s)
+        guard tiles >= 2, WorkerPool.shared.workerIsPolling() else { return nil }
+        return (s, tiles)
+    }
+
+    /// y = conv(x, w) for one image, its output tiles split across the threads; false (nothing
+    /// ran) when it stays whole.
+    private static func forwardOverTiles(_ p: ConvProblem, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                                         _ y: UnsafeMutablePointer<Float>) -> Bool {
+        guard let (shape, tiles) = sixteenLaneSplit(p) else { return false }
+        let parts = Swift.min(Engine.threads, tiles)
+        parallelChunks(parts) { t in
+            var s = shape
+            let r = slice(t, of: parts, tiles)
+            precondition(r.isEmpty || outpost_conv2d_direct_tiles_f32(&s, x, w, y, r.lowerBound, r.upperBound) != 0,
+                         "conv2d: out of memory for the direct kernel's scratch")
+        }
+        return true
+    }
+
+    /// dw for one image, its taps (in blocks of four) split across the threads; false
+    /// (nothing ran) when it stays whole.
+    private static func weightGradOverTaps(_ p: ConvProblem, _ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                           _ dw: UnsafeMutablePointer<Float>) -> Bool {
+        let blocks = (p.k + 3) / 4
+        guard blocks >= 2, let (shape, _) = sixteenLaneSplit(p) else { return false }
+        let parts = Swift.min(Engine.threads, blocks)
+        parallelChunks(parts) { t in
+            var s = shape
+            let b = slice(t, of: parts, blocks)
+            precondition(b.isEmpty || outpost_conv2d_weight_grad_taps_f32(&s, x, g, dw, b.lowerBound * 4, Swift.min(p.k, b.upperBound * 4)) != 0,
+                         "conv2d weight gradient: out of memory for the direct kernel's scratch")
+        }
+        return true
+    }
+
     private static func narrowed(_ s: outpost_conv_shape, cin: Int? = nil, cout: Int? = nil) -> outpost_conv_shape {
         var t = s
         if let cin { t.cin = cin }
@@ -137,6 +183,7 @@ extension Kernels {
         if T.self == Float.self {
             let xf = raw(x).assumingMemoryBound(to: Float.self), wf = raw(w).assumingMemoryBound(to: Float.self)
             let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+            if forwardOverTiles(p, xf, wf, yf) { return }
             if splitOverOutputBlocks(p, "conv2d", { s, c in
                 outpost_conv2d_direct_f32(s, xf, wf + c.lowerBound * p.k, yf + c.lowerBound * p.l, 0, 1)
             }) { return }
@@ -184,6 +231,7 @@ extension Kernels {
         if T.self == Float.self {
             let xf = raw(x).assumingMemoryBound(to: Float.self), gf = raw(gy).assumingMemoryBound(to: Float.self)
             let dwf = UnsafeMutableRawPointer(dw).assumingMemoryBound(to: Float.self)
+            if weightGradOverTaps(p, xf, gf, dwf) { return }
             if splitOverOutputBlocks(p, "conv2d weight gradient", { s, c in
                 outpost_conv2d_weight_grad_direct_f32(s, xf, gf + c.lowerBound * p.l, dwf + c.lowerBound * p.k, 0, 1)
             }) { return }
