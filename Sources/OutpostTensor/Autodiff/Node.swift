@@ -43,12 +43,19 @@ final class Node: @unchecked Sendable {
 extension Tensor {
     /// Attaches a node to a freshly computed result when grad mode is on and any input
     /// requires grad. Every differentiable op goes through here.
+    ///
+    /// The inputs and the rule are built only when a node is recorded: with grad mode off
+    /// (the last backward pass of an attack, about half of W4's ops) a small op otherwise
+    /// allocated its input array and the rule's closure context, retaining every captured
+    /// tensor, only to free them again.
     @inline(__always)
-    static func record(_ op: String, _ result: Tensor, _ inputs: [Tensor], _ vjp: @escaping VJP) -> Tensor {
+    static func record(_ op: String, _ result: Tensor, _ inputs: @autoclosure () -> [Tensor], _ vjp: @autoclosure () -> VJP) -> Tensor {
         let state = ThreadState.current
-        if state.detectAnomalies { state.check(result, op: op, inputs: inputs) }
-        guard state.gradEnabled, inputs.contains(where: { $0.node != nil }) else { return result }
+        if state.detectAnomalies { state.check(result, op: op, inputs: inputs()) }
+        guard state.gradEnabled else { return result }
+        let inputs = inputs()
+        guard inputs.contains(where: { $0.node != nil }) else { return result }
         return Tensor(shape: result.shape, buffer: result.buffer,
-                      node: Node(op: op, inputs: inputs, vjp: vjp, outputShape: result.shape, outputBuffer: result.buffer))
+                      node: Node(op: op, inputs: inputs, vjp: vjp(), outputShape: result.shape, outputBuffer: result.buffer))
     }
 }

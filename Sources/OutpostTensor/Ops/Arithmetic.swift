@@ -3,68 +3,68 @@
 
 extension Tensor {
     @inline(__always)
-    func unaryOp(_ name: String, _ op: UnaryOp, _ vjp: @escaping VJP) -> Tensor {
-        Tensor.record(name, Tensor(shape: shape, buffer: Kernels.unary(buffer, op)), [self], vjp)
+    func unaryOp(_ name: String, _ op: UnaryOp, _ vjp: @autoclosure () -> VJP) -> Tensor {
+        Tensor.record(name, Tensor(shape: shape, buffer: Kernels.unary(buffer, op)), [self], vjp())
     }
 
     /// An elementwise map whose result is a constant (masks, signs, comparisons).
     @inline(__always)
     func constantMap(_ op: UnaryOp) -> Tensor { Tensor(shape: shape, buffer: Kernels.unary(buffer, op)) }
 
-    static func binaryOp(_ name: String, _ a: Tensor, _ b: Tensor, _ op: BinaryOp, _ vjp: @escaping VJP) -> Tensor {
+    static func binaryOp(_ name: String, _ a: Tensor, _ b: Tensor, _ op: BinaryOp, _ vjp: @autoclosure () -> VJP) -> Tensor {
         precondition(a.dtype == b.dtype, "\(name): dtypes differ (\(a.dtype) vs \(b.dtype))")
         guard let shape = Shapes.broadcast(a.shape, b.shape) else {
             preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
         }
         let out = Tensor(shape: shape, buffer: Kernels.binary(a.buffer, a.shape, b.buffer, b.shape, op, outShape: shape))
-        return record(name, out, [a, b], vjp)
+        return record(name, out, [a, b], vjp())
     }
 
     // MARK: Binary
 
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        binaryOp("add", a, b, .add) { g, _, n in [n[0] ? g.sum(to: a.shape) : nil, n[1] ? g.sum(to: b.shape) : nil] }
+        binaryOp("add", a, b, .add, { g, _, n in [n[0] ? g.sum(to: a.shape) : nil, n[1] ? g.sum(to: b.shape) : nil] })
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        binaryOp("sub", a, b, .sub) { g, _, n in [n[0] ? g.sum(to: a.shape) : nil, n[1] ? (-g).sum(to: b.shape) : nil] }
+        binaryOp("sub", a, b, .sub, { g, _, n in [n[0] ? g.sum(to: a.shape) : nil, n[1] ? (-g).sum(to: b.shape) : nil] })
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        binaryOp("mul", a, b, .mul) { g, _, n in [n[0] ? (g * b).sum(to: a.shape) : nil, n[1] ? (g * a).sum(to: b.shape) : nil] }
+        binaryOp("mul", a, b, .mul, { g, _, n in [n[0] ? (g * b).sum(to: a.shape) : nil, n[1] ? (g * a).sum(to: b.shape) : nil] })
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        binaryOp("div", a, b, .div) { g, out, n in
+        binaryOp("div", a, b, .div, { g, out, n in
             [n[0] ? (g / b).sum(to: a.shape) : nil, n[1] ? (-(g * out) / b).sum(to: b.shape) : nil]
-        }
+        })
     }
 
     /// Elementwise a^b.
     public func pow(_ exponent: Tensor) -> Tensor {
         let a = self, b = exponent
-        return Tensor.binaryOp("pow", a, b, .pow) { g, out, n in
+        return Tensor.binaryOp("pow", a, b, .pow, { g, out, n in
             [n[0] ? (g * b * a.pow(b - 1)).sum(to: a.shape) : nil,
              n[1] ? (g * out * a.log()).sum(to: b.shape) : nil]
-        }
+        })
     }
 
     /// Elementwise maximum; where equal, the gradient is split evenly as in PyTorch.
     public func maximum(_ other: Tensor) -> Tensor {
         let a = self, b = other
-        return Tensor.binaryOp("maximum", a, b, .maximum) { g, _, n in
+        return Tensor.binaryOp("maximum", a, b, .maximum, { g, _, n in
             let (wa, wb) = Tensor.tieWeights(a, b)
             return [n[0] ? (g * wa).sum(to: a.shape) : nil, n[1] ? (g * wb).sum(to: b.shape) : nil]
-        }
+        })
     }
 
     /// Elementwise minimum; where equal, the gradient is split evenly as in PyTorch.
     public func minimum(_ other: Tensor) -> Tensor {
         let a = self, b = other
-        return Tensor.binaryOp("minimum", a, b, .minimum) { g, _, n in
+        return Tensor.binaryOp("minimum", a, b, .minimum, { g, _, n in
             let (wa, wb) = Tensor.tieWeights(b, a)
             return [n[0] ? (g * wa).sum(to: a.shape) : nil, n[1] ? (g * wb).sum(to: b.shape) : nil]
-        }
+        })
     }
 
     /// Constant weights (1, ½ or 0) saying how much of a max's gradient goes to each side.
@@ -76,41 +76,41 @@ extension Tensor {
 
     // MARK: Scalars
 
-    public static func + (a: Tensor, s: Double) -> Tensor { a.unaryOp("add_scalar", .addScalar(s)) { g, _, _ in [g] } }
+    public static func + (a: Tensor, s: Double) -> Tensor { a.unaryOp("add_scalar", .addScalar(s), { g, _, _ in [g] }) }
     public static func + (s: Double, a: Tensor) -> Tensor { a + s }
     public static func - (a: Tensor, s: Double) -> Tensor { a + (-s) }
-    public static func - (s: Double, a: Tensor) -> Tensor { a.unaryOp("rsub_scalar", .rsubScalar(s)) { g, _, _ in [-g] } }
-    public static func * (a: Tensor, s: Double) -> Tensor { a.unaryOp("mul_scalar", .mulScalar(s)) { g, _, _ in [g * s] } }
+    public static func - (s: Double, a: Tensor) -> Tensor { a.unaryOp("rsub_scalar", .rsubScalar(s), { g, _, _ in [-g] }) }
+    public static func * (a: Tensor, s: Double) -> Tensor { a.unaryOp("mul_scalar", .mulScalar(s), { g, _, _ in [g * s] }) }
     public static func * (s: Double, a: Tensor) -> Tensor { a * s }
     public static func / (a: Tensor, s: Double) -> Tensor { a * (1 / s) }
     public static func / (s: Double, a: Tensor) -> Tensor {
-        a.unaryOp("rdiv_scalar", .rdivScalar(s)) { g, out, _ in [-g * out / a] }
+        a.unaryOp("rdiv_scalar", .rdivScalar(s), { g, out, _ in [-g * out / a] })
     }
-    public static prefix func - (a: Tensor) -> Tensor { a.unaryOp("neg", .neg) { g, _, _ in [-g] } }
+    public static prefix func - (a: Tensor) -> Tensor { a.unaryOp("neg", .neg, { g, _, _ in [-g] }) }
 
     /// Elementwise x^p for a constant exponent.
     public func pow(_ p: Double) -> Tensor {
         let x = self
-        return unaryOp("pow_scalar", .powScalar(p)) { g, _, _ in
+        return unaryOp("pow_scalar", .powScalar(p), { g, _, _ in
             [p == 2 ? g * x * 2 : (p == 1 ? g : g * x.pow(p - 1) * p)]
-        }
+        })
     }
 
     // MARK: Unary math
 
-    public func squared() -> Tensor { let x = self; return unaryOp("square", .square) { g, _, _ in [g * x * 2] } }
-    public func sqrt() -> Tensor { unaryOp("sqrt", .sqrt) { g, out, _ in [g / (out * 2)] } }
-    public func exp() -> Tensor { unaryOp("exp", .exp) { g, out, _ in [g * out] } }
-    public func log() -> Tensor { let x = self; return unaryOp("log", .log) { g, _, _ in [g / x] } }
-    public func abs() -> Tensor { let x = self; return unaryOp("abs", .abs) { g, _, _ in [g * x.sign()] } }
+    public func squared() -> Tensor { let x = self; return unaryOp("square", .square, { g, _, _ in [g * x * 2] }) }
+    public func sqrt() -> Tensor { unaryOp("sqrt", .sqrt, { g, out, _ in [g / (out * 2)] }) }
+    public func exp() -> Tensor { unaryOp("exp", .exp, { g, out, _ in [g * out] }) }
+    public func log() -> Tensor { let x = self; return unaryOp("log", .log, { g, _, _ in [g / x] }) }
+    public func abs() -> Tensor { let x = self; return unaryOp("abs", .abs, { g, _, _ in [g * x.sign()] }) }
     /// -1, 0 or 1; a constant (its derivative is zero almost everywhere).
     public func sign() -> Tensor { constantMap(.sign) }
-    public func reciprocal() -> Tensor { unaryOp("reciprocal", .reciprocal) { g, out, _ in [-g * out * out] } }
+    public func reciprocal() -> Tensor { unaryOp("reciprocal", .reciprocal, { g, out, _ in [-g * out * out] }) }
 
     /// Limits values to [lo, hi]; the gradient passes where lo <= x <= hi, as in PyTorch.
     public func clamped(min lo: Double = -.infinity, max hi: Double = .infinity) -> Tensor {
         let x = self
-        return unaryOp("clamp", .clamp(lo, hi)) { g, _, _ in [g * x.constantMap(.inRange(lo, hi))] }
+        return unaryOp("clamp", .clamp(lo, hi), { g, _, _ in [g * x.constantMap(.inRange(lo, hi))] })
     }
 
     /// Elementwise `condition ? a : b`, where `condition` holds 1 (true) or 0 (false) and the
@@ -125,10 +125,10 @@ extension Tensor {
         // Blend with a mask rather than arithmetic so an infinity on the unchosen side
         // cannot turn into NaN.
         let out = Tensor(shape: shape, buffer: Kernels.select(ka.buffer, ea.detached.buffer, eb.detached.buffer))
-        return record("select", out, [ea, eb]) { g, _, n in
+        return record("select", out, [ea, eb], { g, _, n in
             let zero = g.zerosLike()
             return [n[0] ? select(ka, g, zero) : nil, n[1] ? select(ka, zero, g) : nil]
-        }
+        })
     }
 
     // MARK: Comparisons (constant masks of 1 and 0)
@@ -151,7 +151,7 @@ extension Tensor {
     public func cast(to dtype: DType) -> Tensor {
         if dtype == self.dtype { return self }
         let from = self.dtype
-        return Tensor.record("cast", Tensor(shape: shape, buffer: Kernels.cast(buffer, to: dtype)), [self]) { g, _, _ in [g.cast(to: from)] }
+        return Tensor.record("cast", Tensor(shape: shape, buffer: Kernels.cast(buffer, to: dtype)), [self], { g, _, _ in [g.cast(to: from)] })
     }
 }
 

@@ -41,10 +41,10 @@ extension Tensor {
         case .float64: Kernels.conv2d(x.buffer, w.buffer.pointer(Double.self), out.pointer(Double.self), p) as Void
         }
         let xShape = x.shape, wShape = w.shape
-        return record("conv2d", Tensor(shape: [p.n, p.cout, p.oh, p.ow], buffer: out), [x, w]) { g, _, need in
+        return record("conv2d", Tensor(shape: [p.n, p.cout, p.oh, p.ow], buffer: out), [x, w], { g, _, need in
             [need[0] ? convInputGrad(g, w, inputShape: xShape, geo) : nil,
              need[1] ? convWeightGrad(x, g, weightShape: wShape, geo) : nil]
-        }
+        })
     }
 
     /// The transposed convolution: the gradient of `conv2d` with respect to its input.
@@ -57,10 +57,10 @@ extension Tensor {
         case .float64: Kernels.conv2dInputGrad(g.buffer.pointer(Double.self), w.buffer.pointer(Double.self), out.pointer(Double.self), p)
         }
         let wShape = w.shape
-        return record("conv2d_input_grad", Tensor(shape: inputShape, buffer: out), [g, w]) { h, _, need in
+        return record("conv2d_input_grad", Tensor(shape: inputShape, buffer: out), [g, w], { h, _, need in
             [need[0] ? convolution(h, w, geo) : nil,
              need[1] ? convWeightGrad(h, g, weightShape: wShape, geo) : nil]
-        }
+        })
     }
 
     /// The gradient of `conv2d` with respect to its weight.
@@ -73,10 +73,10 @@ extension Tensor {
         case .float64: Kernels.conv2dWeightGrad(x.buffer, g.buffer.pointer(Double.self), out.pointer(Double.self), p) as Void
         }
         let xShape = x.shape
-        return record("conv2d_weight_grad", Tensor(shape: weightShape, buffer: out), [x, g]) { h, _, need in
+        return record("conv2d_weight_grad", Tensor(shape: weightShape, buffer: out), [x, g], { h, _, need in
             [need[0] ? convInputGrad(g, h, inputShape: xShape, geo) : nil,
              need[1] ? convolution(x, h, geo) : nil]
-        }
+        })
     }
 
     /// Transposed 2-D convolution of N×Cin×H×W `self` with a Cin×Cout×kh×kw weight, as

@@ -15,9 +15,9 @@ extension Tensor {
     /// `dot(_:)` whose value (in Double) the caller has computed.
     func dot(_ other: Tensor, value: Double) -> Tensor {
         let a = self, b = other
-        return Tensor.record("dot", Tensor(scalar: value, dtype: dtype), [a, b]) { g, _, need in
+        return Tensor.record("dot", Tensor(scalar: value, dtype: dtype), [a, b], { g, _, need in
             [need[0] ? b * g : nil, need[1] ? a * g : nil]
-        }
+        })
     }
 
     /// alpha·x + beta·y for tensors x, y of one shape and rank-0 alpha, beta, in one pass.
@@ -26,10 +26,10 @@ extension Tensor {
         precondition(alpha.count == 1 && beta.count == 1, "linearCombination: coefficients must have one element")
         precondition(x.dtype == y.dtype && alpha.dtype == x.dtype && beta.dtype == x.dtype, "linearCombination: dtypes differ")
         let out = Tensor(shape: x.shape, buffer: Kernels.linearCombination(alpha.item, x.buffer, beta.item, y.buffer))
-        return record("linear_combination", out, [x, alpha, y, beta]) { g, _, need in
+        return record("linear_combination", out, [x, alpha, y, beta], { g, _, need in
             [need[0] ? g * alpha.reshaped([]) : nil, need[1] ? g.dot(x).reshaped(alpha.shape) : nil,
              need[2] ? g * beta.reshaped([]) : nil, need[3] ? g.dot(y).reshaped(beta.shape) : nil]
-        }
+        })
     }
 
     /// Σ self[i]², as a rank-0 tensor (accumulated in Double).
@@ -38,7 +38,7 @@ extension Tensor {
     /// `sumOfSquares()` whose value (in Double) the caller has computed.
     func sumOfSquares(value: Double) -> Tensor {
         let x = self
-        return Tensor.record("sum_of_squares", Tensor(scalar: value, dtype: dtype), [x]) { g, _, _ in [x * (g * 2)] }
+        return Tensor.record("sum_of_squares", Tensor(scalar: value, dtype: dtype), [x], { g, _, _ in [x * (g * 2)] })
     }
 
     /// Σ (self[i] − other[i])² over tensors of the same shape, as a rank-0 tensor (each
@@ -48,10 +48,10 @@ extension Tensor {
         precondition(dtype == other.dtype, "squaredDistance: dtypes differ (\(dtype) vs \(other.dtype))")
         let a = self, b = other
         let value = Kernels.scaledSquaredDistance(buffer, 1, other.buffer, 1)
-        return Tensor.record("squared_distance", Tensor(scalar: value, dtype: dtype), [a, b]) { g, _, need in
+        return Tensor.record("squared_distance", Tensor(scalar: value, dtype: dtype), [a, b], { g, _, need in
             let twice = g * 2
             return [need[0] ? (a - b) * twice : nil, need[1] ? (b - a) * twice : nil]
-        }
+        })
     }
 
     /// Σ_l ‖a_l − b_l‖² over two lists of tensors (one vector each, as gradient matching
@@ -116,7 +116,7 @@ extension Tensor {
             } / 2
         }
         let inputs = layers.map { a[$0] }, targets = layers.map { b[$0] }, layerWeights = layers.map { weights?[$0] ?? 1 }
-        return record("cosine_distance", Tensor(scalar: value, dtype: dtype), inputs) { g, _, need in
+        return record("cosine_distance", Tensor(scalar: value, dtype: dtype), inputs, { g, _, need in
             let root = sumSquares.sqrt()
             let alpha = g * products / (sumSquares * root), beta = -g / root * targetInverse
             return inputs.indices.map { i in
@@ -124,6 +124,6 @@ extension Tensor {
                 let w = layerWeights[i]
                 return linearCombination(inputs[i], w == 1 ? alpha : alpha * w, targets[i], w == 1 ? beta : beta * w)
             }
-        }
+        })
     }
 }

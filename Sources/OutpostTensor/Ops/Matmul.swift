@@ -56,7 +56,7 @@ extension Tensor {
         case .float32: run(Float.self)
         case .float64: run(Double.self)
         }
-        return record("matmul", Tensor(shape: outShape, buffer: out), [a, b]) { g, _, need in
+        return record("matmul", Tensor(shape: outShape, buffer: out), [a, b], { g, _, need in
             var ga: Tensor?, gb: Tensor?
             if need[0] {
                 ga = transposeA ? matmul(b, g, transposeA: transposeB, transposeB: true)
@@ -67,6 +67,6 @@ extension Tensor {
                                 : matmul(a, g, transposeA: !transposeA, transposeB: false)
             }
             return [ga?.sum(to: a.shape), gb?.sum(to: b.shape)]
-        }
+        })
     }
 }

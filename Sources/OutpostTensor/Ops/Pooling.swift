@@ -21,16 +21,16 @@ extension Tensor {
     /// Elements at fixed flat offsets; differentiable in the values (the offsets are constant).
     func gathering(_ map: IndexMap, shape outShape: [Int]) -> Tensor {
         let inShape = shape
-        return Tensor.record("gather", Tensor(shape: outShape, buffer: Kernels.gather(buffer, map)), [self]) { g, _, _ in
+        return Tensor.record("gather", Tensor(shape: outShape, buffer: Kernels.gather(buffer, map)), [self], { g, _, _ in
             [g.scatteringAdd(map, shape: inShape)]
-        }
+        })
     }
 
     /// The adjoint of `gathering`: adds each element into a zero tensor at its offset.
     func scatteringAdd(_ map: IndexMap, shape outShape: [Int]) -> Tensor {
         let inShape = shape
         let out = Tensor(shape: outShape, buffer: Kernels.scatterAdd(buffer, map, count: Shapes.count(outShape)))
-        return Tensor.record("scatter_add", out, [self]) { g, _, _ in [g.gathering(map, shape: inShape)] }
+        return Tensor.record("scatter_add", out, [self], { g, _, _ in [g.gathering(map, shape: inShape)] })
     }
 
     /// Average pooling (stride defaults to the kernel size); padded zeros count in the
@@ -70,13 +70,13 @@ extension Tensor {
         let planes = shape[0] * shape[1]
         let out = Tensor(shape: [shape[0], shape[1], win.oh, win.ow], buffer: Kernels.windowSum(buffer, planes: planes, win))
         let inShape = shape
-        return Tensor.record("avg_pool", out, [self]) { g, _, _ in [g.unpooled(win, shape: inShape)] }
+        return Tensor.record("avg_pool", out, [self], { g, _, _ in [g.unpooled(win, shape: inShape)] })
     }
 
     /// The adjoint of average pooling.
     private func unpooled(_ win: PoolWindows, shape inShape: [Int]) -> Tensor {
         let planes = inShape[0] * inShape[1]
         let out = Tensor(shape: inShape, buffer: Kernels.windowScatter(buffer, planes: planes, win))
-        return Tensor.record("avg_unpool", out, [self]) { g, _, _ in [g.pooled(win)] }
+        return Tensor.record("avg_unpool", out, [self], { g, _, _ in [g.pooled(win)] })
     }
 }

@@ -5,7 +5,7 @@ extension Tensor {
         let kept = shape.enumerated().map { ax.contains($0.offset) ? 1 : $0.element }
         let s = Tensor(shape: kept, buffer: Kernels.reduce(buffer, shape: shape, axes: Set(ax), .sum))
         let x = self
-        let r = Tensor.record("sum", s, [self]) { g, _, _ in [g.expanded(to: x.shape)] }
+        let r = Tensor.record("sum", s, [self], { g, _, _ in [g.expanded(to: x.shape)] })
         return keepDims ? r : r.reshaped(shape.enumerated().filter { !ax.contains($0.offset) }.map(\.element))
     }
 
@@ -30,10 +30,10 @@ extension Tensor {
         let kept = shape.enumerated().map { ax.contains($0.offset) ? 1 : $0.element }
         let m = Tensor(shape: kept, buffer: Kernels.reduce(buffer, shape: shape, axes: Set(ax), .max))
         let x = self
-        let r = Tensor.record("max", m, [self]) { g, out, _ in
+        let r = Tensor.record("max", m, [self], { g, out, _ in
             let hit = x.detached.equal(out.detached)
             return [g * hit / hit.sum(axes: ax, keepDims: true)]
-        }
+        })
         return keepDims ? r : r.reshaped(shape.enumerated().filter { !ax.contains($0.offset) }.map(\.element))
     }
     public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
@@ -75,6 +75,6 @@ extension Tensor {
         let out = Tensor(shape: target, buffer: count == 1 ? Kernels.fill(buffer, count: Shapes.count(target))
                                                              : Kernels.gather(buffer, offset: 0, strides: Shapes.broadcastStrides(shape, to: target), shape: target))
         let from = shape
-        return Tensor.record("expand", out, [self]) { g, _, _ in [g.sum(to: from)] }
+        return Tensor.record("expand", out, [self], { g, _, _ in [g.sum(to: from)] })
     }
 }

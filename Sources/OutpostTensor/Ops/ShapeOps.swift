@@ -11,7 +11,7 @@ extension Tensor {
                      "reshape: cannot reshape \(shape) (\(count) elements) to \(newShape)")
         if target == shape { return self }
         let from = shape
-        return Tensor.record("reshape", Tensor(shape: target, buffer: buffer), [self]) { g, _, _ in [g.reshaped(from)] }
+        return Tensor.record("reshape", Tensor(shape: target, buffer: buffer), [self], { g, _, _ in [g.reshaped(from)] })
     }
 
     /// Flattens dimensions `from...` into one.
@@ -39,7 +39,7 @@ extension Tensor {
         let out = Tensor(shape: newShape, buffer: Kernels.gather(buffer, offset: 0, strides: order.map { own[$0] }, shape: newShape))
         var inverse = [Int](repeating: 0, count: rank)
         for (i, o) in order.enumerated() { inverse[o] = i }
-        return Tensor.record("permute", out, [self]) { g, _, _ in [g.permuted(inverse)] }
+        return Tensor.record("permute", out, [self], { g, _, _ in [g.permuted(inverse)] })
     }
 
     /// Swaps two dimensions (default: the last two).
@@ -63,7 +63,7 @@ extension Tensor {
         var before = [Int](repeating: 0, count: rank), after = before
         before[a] = range.lowerBound
         after[a] = shape[a] - range.upperBound
-        return Tensor.record("slice", out, [self]) { g, _, _ in [g.padded(before: before, after: after)] }
+        return Tensor.record("slice", out, [self], { g, _, _ in [g.padded(before: before, after: after)] })
     }
 
     /// Zero padding: `before[d]` and `after[d]` zeros around dimension d.
@@ -76,11 +76,11 @@ extension Tensor {
         let offset = (0..<rank).reduce(0) { $0 + before[$1] * strides[$1] }
         Kernels.scatter(buffer, shape: shape, into: out, offset: offset, strides: strides)
         let dims = shape
-        return Tensor.record("pad", Tensor(shape: newShape, buffer: out), [self]) { g, _, _ in
+        return Tensor.record("pad", Tensor(shape: newShape, buffer: out), [self], { g, _, _ in
             var r = g
             for d in 0..<dims.count where before[d] != 0 || after[d] != 0 { r = r.slice(axis: d, before[d]..<(before[d] + dims[d])) }
             return [r]
-        }
+        })
     }
 
     /// Spatial zero padding of an N×C×H×W tensor.
@@ -111,9 +111,9 @@ extension Tensor {
             ranges.append(start..<(start + t.shape[a]))
             start += t.shape[a]
         }
-        return record("concat", Tensor(shape: newShape, buffer: out), tensors) { g, _, n in
+        return record("concat", Tensor(shape: newShape, buffer: out), tensors, { g, _, n in
             ranges.enumerated().map { n[$0.offset] ? g.slice(axis: a, $0.element) : nil }
-        }
+        })
     }
 
     /// Stacks equally shaped tensors along a new leading axis.
