@@ -28,13 +28,21 @@ public func grad(of y: Tensor, wrt: [Tensor], seed: Tensor? = nil, createGraph: 
     // relevant inputs get cotangents, so e.g. the weights of a model are skipped when the
     // gradient is taken with respect to the input alone. Inputs come before their users in
     // `order`, so one forward sweep decides it.
+    // Each node's inputs' positions, one after another (node k's from inputStart[k]), in
+    // two arrays: one array per node cost an allocation per node and pass.
     var relevant = isTarget
-    var inputIndex: [[Int]] = []
-    inputIndex.reserveCapacity(order.count)
+    var inputIndex: [Int] = []
+    var inputStart = [Int](repeating: 0, count: order.count + 1)
+    inputIndex.reserveCapacity(2 * order.count)
     for (k, node) in order.enumerated() {
-        let ids = node.inputs.map { $0.node.flatMap { index[$0] } ?? -1 }
-        inputIndex.append(ids)
-        if !relevant[k] && ids.contains(where: { $0 >= 0 && relevant[$0] }) { relevant[k] = true }
+        var leadsToTarget = relevant[k]
+        for input in node.inputs {
+            let j = input.node.flatMap { index[$0] } ?? -1
+            inputIndex.append(j)
+            if j >= 0 && relevant[j] { leadsToTarget = true }
+        }
+        relevant[k] = leadsToTarget
+        inputStart[k + 1] = inputIndex.count
     }
 
     return withGradEnabled(createGraph) {
@@ -44,14 +52,14 @@ public func grad(of y: Tensor, wrt: [Tensor], seed: Tensor? = nil, createGraph: 
             let node = order[k]
             guard relevant[k], let vjp = node.vjp, let g = cotangents[k] else { continue }
             if !isTarget[k] { cotangents[k] = nil }
-            let ids = inputIndex[k]
-            let needs = ids.map { $0 >= 0 && relevant[$0] }
+            let ids = inputIndex[inputStart[k] ..< inputStart[k + 1]]
+            let needs = NeedsMasks.mask(ids.count) { ids[ids.startIndex + $0] >= 0 && relevant[ids[ids.startIndex + $0]] }
             let out = Tensor(shape: node.outputShape, buffer: node.outputBuffer!, node: node)
             let inputGrads = vjp(g, out, needs)
             for (i, input) in node.inputs.enumerated() where needs[i] {
                 guard let ig = inputGrads[i] else { continue }
                 assert(ig.shape == input.shape, "\(node.op): vjp gave shape \(ig.shape) for input of shape \(input.shape)")
-                let j = ids[i]
+                let j = ids[ids.startIndex + i]
                 if let existing = cotangents[j] {
                     cotangents[j] = existing + ig
                 } else {
@@ -60,6 +68,22 @@ public func grad(of y: Tensor, wrt: [Tensor], seed: Tensor? = nil, createGraph: 
             }
         }
         return wrt.map { x in index[x.node!].flatMap { cotangents[$0] } ?? x.zerosLike() }
+    }
+}
+
+/// Which inputs of a node need a cotangent, as the `[Bool]` a rule takes: shared arrays for
+/// nodes of one or two inputs (nearly all), so that the backward pass allocates none for them.
+private enum NeedsMasks {
+    static let one: [[Bool]] = [[false], [true]]
+    static let two: [[Bool]] = [[false, false], [false, true], [true, false], [true, true]]
+
+    @inline(__always)
+    static func mask(_ count: Int, _ needs: (Int) -> Bool) -> [Bool] {
+        switch count {
+        case 1: return one[needs(0) ? 1 : 0]
+        case 2: return two[(needs(0) ? 2 : 0) + (needs(1) ? 1 : 0)]
+        default: return (0..<count).map(needs)
+        }
     }
 }
 
