@@ -929,3 +929,72 @@ void outpost_lbfgs_coefficients(long m, long head, long slots, const double *ro,
 }
 
 #pragma clang diagnostic pop
+
+// MARK: Element-wise Float loops
+//
+// The engine's element-wise loops are Swift, which compiles for baseline x86-64: four-lane
+// SSE. The commonest ops of a batch-1 attack run here instead, at the CPU's width. Each
+// element is the same single IEEE operation (or, for the sigmoid's derivative, the same
+// two products and one subtraction in the same order; contraction is off in this file), so
+// results equal the Swift loops'.
+
+#define EW_BINARY(EXPR)                                                                   \
+    do {                                                                                  \
+        if (a_scalar && b_scalar) {                                                       \
+            float x = a[0], z = b[0], v = (EXPR);                                         \
+            for (long i = 0; i < n; i++) y[i] = v;                                        \
+        } else if (b_scalar) {                                                            \
+            float z = b[0];                                                               \
+            for (long i = 0; i < n; i++) { float x = a[i]; y[i] = (EXPR); }               \
+        } else if (a_scalar) {                                                            \
+            float x = a[0];                                                               \
+            for (long i = 0; i < n; i++) { float z = b[i]; y[i] = (EXPR); }               \
+        } else {                                                                          \
+            for (long i = 0; i < n; i++) { float x = a[i], z = b[i]; y[i] = (EXPR); }     \
+        }                                                                                 \
+    } while (0)
+
+LB_INLINE void ew_binary_f32(int op, const float *a, int a_scalar, const float *b, int b_scalar, float *y, long n) {
+    switch (op) {
+    case OUTPOST_EW_ADD: EW_BINARY(x + z); break;
+    case OUTPOST_EW_SUB: EW_BINARY(x - z); break;
+    case OUTPOST_EW_MUL: EW_BINARY(x * z); break;
+    case OUTPOST_EW_DIV: EW_BINARY(x / z); break;
+    default: EW_BINARY(x * z * (1 - z)); break;
+    }
+}
+
+LB_INLINE void ew_unary_f32(int op, float c, const float *x, float *y, long n) {
+    switch (op) {
+    case OUTPOST_EW_NEG: for (long i = 0; i < n; i++) y[i] = -x[i]; break;
+    case OUTPOST_EW_ADD_SCALAR: for (long i = 0; i < n; i++) y[i] = x[i] + c; break;
+    case OUTPOST_EW_MUL_SCALAR: for (long i = 0; i < n; i++) y[i] = x[i] * c; break;
+    case OUTPOST_EW_RSUB_SCALAR: for (long i = 0; i < n; i++) y[i] = c - x[i]; break;
+    default: for (long i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
+    }
+}
+
+static void ew_binary_portable(int op, const float *a, int as, const float *b, int bs, float *y, long n) { ew_binary_f32(op, a, as, b, bs, y, n); }
+static void ew_unary_portable(int op, float c, const float *x, float *y, long n) { ew_unary_f32(op, c, x, y, n); }
+#ifdef OUTPOST_X86
+AVX512 static void ew_binary_avx512(int op, const float *a, int as, const float *b, int bs, float *y, long n) { ew_binary_f32(op, a, as, b, bs, y, n); }
+AVX512 static void ew_unary_avx512(int op, float c, const float *x, float *y, long n) { ew_unary_f32(op, c, x, y, n); }
+AVX2 static void ew_binary_avx2(int op, const float *a, int as, const float *b, int bs, float *y, long n) { ew_binary_f32(op, a, as, b, bs, y, n); }
+AVX2 static void ew_unary_avx2(int op, float c, const float *x, float *y, long n) { ew_unary_f32(op, c, x, y, n); }
+#endif
+
+void outpost_binary_f32(int op, const float *a, int a_scalar, const float *b, int b_scalar, float *y, long n) {
+#ifdef OUTPOST_X86
+    if (outpost_cpu_has_avx512()) { ew_binary_avx512(op, a, a_scalar, b, b_scalar, y, n); return; }
+    if (outpost_cpu_has_avx2_fma()) { ew_binary_avx2(op, a, a_scalar, b, b_scalar, y, n); return; }
+#endif
+    ew_binary_portable(op, a, a_scalar, b, b_scalar, y, n);
+}
+
+void outpost_unary_f32(int op, float c, const float *x, float *y, long n) {
+#ifdef OUTPOST_X86
+    if (outpost_cpu_has_avx512()) { ew_unary_avx512(op, c, x, y, n); return; }
+    if (outpost_cpu_has_avx2_fma()) { ew_unary_avx2(op, c, x, y, n); return; }
+#endif
+    ew_unary_portable(op, c, x, y, n);
+}

@@ -79,6 +79,37 @@ final class ElementwiseParallelTests: XCTestCase {
         XCTAssertTrue(reference[17].isNaN)
     }
 
+    /// The Float ops that run as C loops at the CPU's vector width (`outpost_binary_f32`,
+    /// `outpost_unary_f32`) give each element the bits of the scalar Float formula, for
+    /// every length up to two vectors and more (tails), flat and scalar operands.
+    func testVectorizedFloatLoopsEqualTheScalarFormula() {
+        let binary: [(BinaryOp, (Float, Float) -> Float)] = [
+            (.add, { $0 + $1 }), (.sub, { $0 - $1 }), (.mul, { $0 * $1 }), (.div, { $0 / $1 }), (.sigmoidBackward, { $0 * $1 * (1 - $1) }),
+        ]
+        let unary: [(UnaryOp, (Float) -> Float)] = [
+            (.neg, { -$0 }), (.addScalar(0.3), { $0 + Float(0.3) }), (.mulScalar(-1.7), { $0 * Float(-1.7) }),
+            (.rsubScalar(2.1), { Float(2.1) - $0 }), (.square, { $0 * $0 }),
+        ]
+        for n in Array(1...40) + [3072, 3077] {
+            let a = buffer(n, dtype: .float32, seed: 11 + n), b = buffer(n, dtype: .float32, seed: 12 + n, positive: true)
+            let s = buffer(1, dtype: .float32, seed: 13, positive: true)
+            let (av, bv, sv) = (elements(a).map(Float.init), elements(b).map(Float.init), Float(elements(s)[0]))
+            for (op, f) in binary {
+                let cases: [(Buffer, [Int], Buffer, [Int], (Int) -> Float)] = [
+                    (a, [n], b, [n], { f(av[$0], bv[$0]) }), (a, [n], s, [], { f(av[$0], sv) }), (s, [], b, [n], { f(sv, bv[$0]) }),
+                ]
+                for (x, xs, y, ys, expected) in cases {
+                    let out = elements(Kernels.binary(x, xs, y, ys, op, outShape: [n])).map(Float.init)
+                    XCTAssertNil((0..<n).first { out[$0].bitPattern != expected($0).bitPattern }, "\(op), \(n) elements")
+                }
+            }
+            for (op, f) in unary {
+                let out = elements(Kernels.unary(a, op)).map(Float.init)
+                XCTAssertNil((0..<n).first { out[$0].bitPattern != f(av[$0]).bitPattern }, "\(op), \(n) elements")
+            }
+        }
+    }
+
     func testUnaryOpsSplitAcrossThreadsMatchOneThread() {
         let n = 3 * Kernels.elementwiseGrain + 17
         for dtype in [DType.float32, .float64] {

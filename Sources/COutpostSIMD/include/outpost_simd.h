@@ -192,6 +192,15 @@ void outpost_lbfgs_coefficients(long m, long head, long slots, const double *ro,
                                 const double *sy_by_older, const double *yy, const double *dots, double hdiag,
                                 double *cs, double *cy, double *work);
 
+/// Element-wise Float loops at the CPU's vector width, each element the same IEEE
+/// operations as a scalar loop: y = a op b over n elements (a scalar operand, flagged, is
+/// read at index 0 throughout; sigmoid backward is a·b·(1 − b)), and y = op(x) with the
+/// constant c where the op takes one.
+enum { OUTPOST_EW_ADD = 0, OUTPOST_EW_SUB = 1, OUTPOST_EW_MUL = 2, OUTPOST_EW_DIV = 3, OUTPOST_EW_SIGMOID_BACKWARD = 4 };
+enum { OUTPOST_EW_NEG = 0, OUTPOST_EW_ADD_SCALAR = 1, OUTPOST_EW_MUL_SCALAR = 2, OUTPOST_EW_RSUB_SCALAR = 3, OUTPOST_EW_SQUARE = 4 };
+void outpost_binary_f32(int op, const float *a, int a_scalar, const float *b, int b_scalar, float *y, long n);
+void outpost_unary_f32(int op, float c, const float *x, float *y, long n);
+
 #ifdef __cplusplus
 }
 #endif

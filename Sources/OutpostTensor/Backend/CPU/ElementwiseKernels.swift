@@ -87,7 +87,36 @@ enum Kernels {
         for i in 0..<n { y[i] = f(x[i]) }
     }
 
+    /// The C loop of a binary op (`outpost_binary_f32`), where there is one.
+    private static func vectorCode(_ op: BinaryOp) -> Int32? {
+        switch op {
+        case .add: Int32(OUTPOST_EW_ADD)
+        case .sub: Int32(OUTPOST_EW_SUB)
+        case .mul: Int32(OUTPOST_EW_MUL)
+        case .div: Int32(OUTPOST_EW_DIV)
+        case .sigmoidBackward: Int32(OUTPOST_EW_SIGMOID_BACKWARD)
+        default: nil
+        }
+    }
+
+    /// The C loop of a unary op (`outpost_unary_f32`) and its constant, where there is one.
+    private static func vectorCode(_ op: UnaryOp) -> (Int32, Float)? {
+        switch op {
+        case .neg: (Int32(OUTPOST_EW_NEG), 0)
+        case .addScalar(let c): (Int32(OUTPOST_EW_ADD_SCALAR), Float(c))
+        case .mulScalar(let c): (Int32(OUTPOST_EW_MUL_SCALAR), Float(c))
+        case .rsubScalar(let c): (Int32(OUTPOST_EW_RSUB_SCALAR), Float(c))
+        case .square: (Int32(OUTPOST_EW_SQUARE), 0)
+        default: nil
+        }
+    }
+
     private static func unaryRange<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ op: UnaryOp) {
+        if T.self == Float.self, let (code, c) = vectorCode(op) {
+            outpost_unary_f32(code, c, UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                              UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), n)
+            return
+        }
         switch op {
         case .neg: map(x, y, n) { -$0 }
         case .exp: map(x, y, n) { T.exp($0) }
@@ -180,6 +209,14 @@ enum Kernels {
 
     private static func binaryFlatRange<T: TensorScalar>(_ a: UnsafeMutablePointer<T>, _ aScalar: Bool, _ b: UnsafeMutablePointer<T>, _ bScalar: Bool,
                                                          _ y: UnsafeMutablePointer<T>, _ r: Range<Int>, _ op: BinaryOp) {
+        if T.self == Float.self, let code = vectorCode(op) {
+            let f = { (p: UnsafeMutablePointer<T>, scalar: Bool) in
+                UnsafeRawPointer(p + (scalar ? 0 : r.lowerBound)).assumingMemoryBound(to: Float.self)
+            }
+            outpost_binary_f32(code, f(a, aScalar), aScalar ? 1 : 0, f(b, bScalar), bScalar ? 1 : 0,
+                               UnsafeMutableRawPointer(y + r.lowerBound).assumingMemoryBound(to: Float.self), r.count)
+            return
+        }
         switch op {
         case .add: flat2(a, aScalar, b, bScalar, y, r) { $0 + $1 }
         case .sub: flat2(a, aScalar, b, bScalar, y, r) { $0 - $1 }
