@@ -998,3 +998,36 @@ void outpost_unary_f32(int op, float c, const float *x, float *y, long n) {
 #endif
     ew_unary_portable(op, c, x, y, n);
 }
+
+// MARK: SGD with momentum, one pass
+//
+// PyTorch's single-tensor SGD step, element by element in its order (d = g + wd·p;
+// b = b·m + keep·d; p = p − lr·b), in place on p and b: the same operations as three
+// separate loops (contraction is off in this file), in one pass at the CPU's width.
+LB_INLINE void sgd_momentum_f32(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
+    for (long j = 0; j < n; j++) {
+        float d = decays ? g[j] + wd * p[j] : g[j];
+        float v = b[j] * m + keep * d;
+        b[j] = v;
+        p[j] = p[j] + neg_lr * v;
+    }
+}
+static void sgd_momentum_portable(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
+    sgd_momentum_f32(p, g, b, wd, decays, m, keep, neg_lr, n);
+}
+#ifdef OUTPOST_X86
+AVX512 static void sgd_momentum_avx512(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
+    sgd_momentum_f32(p, g, b, wd, decays, m, keep, neg_lr, n);
+}
+AVX2 static void sgd_momentum_avx2(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
+    sgd_momentum_f32(p, g, b, wd, decays, m, keep, neg_lr, n);
+}
+#endif
+
+void outpost_sgd_momentum_f32(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
+#ifdef OUTPOST_X86
+    if (outpost_cpu_has_avx512()) { sgd_momentum_avx512(p, g, b, wd, decays, m, keep, neg_lr, n); return; }
+    if (outpost_cpu_has_avx2_fma()) { sgd_momentum_avx2(p, g, b, wd, decays, m, keep, neg_lr, n); return; }
+#endif
+    sgd_momentum_portable(p, g, b, wd, decays, m, keep, neg_lr, n);
+}

@@ -79,6 +79,30 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// Float SGD with momentum takes one fused pass from its second step on; every element
+    /// must be exactly what PyTorch's order of scalar Float operations gives, with and
+    /// without weight decay, over lengths that leave vector tails.
+    func testSGDMomentumStepsEqualTheScalarFormula() throws {
+        for (wd, dampening) in [(5e-4, 0.0), (0.0, 0.1)] {
+            var sgd = try SGD(learningRate: 0.05, momentum: 0.9, dampening: dampening, weightDecay: wd)
+            var rng = RandomGenerator(seed: 21)
+            var params = [Tensor.normal([37], using: &rng), Tensor.normal([3, 5], using: &rng)]
+            var p = params.map(\.scalars), b: [[Float]] = []
+            for _ in 0..<4 {
+                let grads = params.map { Tensor.normal($0.shape, using: &rng) }
+                sgd.step(parameters: &params, gradients: grads)
+                let (fwd, fm, fkeep, flr) = (Float(wd), Float(0.9), Float(1 - dampening), Float(-0.05))
+                for i in p.indices {
+                    let g = grads[i].scalars
+                    let d = (0..<g.count).map { wd != 0 ? g[$0] + fwd * p[i][$0] : g[$0] }
+                    if b.count <= i { b.append(d) } else { b[i] = (0..<g.count).map { b[i][$0] * fm + fkeep * d[$0] } }
+                    p[i] = (0..<g.count).map { p[i][$0] + flr * b[i][$0] }
+                    XCTAssertEqual(params[i].scalars.map(\.bitPattern), p[i].map(\.bitPattern), "weight decay \(wd), dampening \(dampening)")
+                }
+            }
+        }
+    }
+
     func testSGDFollowsTorchFloat64() throws {
         try checkFirstOrderRuns(Self.sgdRuns, dtype: .float64, tolerance: 1e-9)
     }

@@ -201,6 +201,10 @@ enum { OUTPOST_EW_NEG = 0, OUTPOST_EW_ADD_SCALAR = 1, OUTPOST_EW_MUL_SCALAR = 2,
 void outpost_binary_f32(int op, const float *a, int a_scalar, const float *b, int b_scalar, float *y, long n);
 void outpost_unary_f32(int op, float c, const float *x, float *y, long n);
 
+/// One SGD-with-momentum step in place, in PyTorch's order per element: d = g + wd·p (d = g
+/// when decays is 0), b = b·m + keep·d, p = p + neg_lr·b.
+void outpost_sgd_momentum_f32(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n);
+
 #ifdef __cplusplus
 }
 #endif

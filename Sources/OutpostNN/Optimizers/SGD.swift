@@ -1,3 +1,4 @@
+import COutpostSIMD
 import OutpostTensor
 
 /// Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight
@@ -74,6 +75,19 @@ public struct SGD: Optimizer, Sendable {
     private func update<T: TensorScalar>(_: T.Type, _ p: Tensor, _ g: Tensor, _ buf: Tensor?) -> (Tensor, Tensor?) {
         let wd = T(weightDecay), m = T(momentum), keep = T(1 - dampening), negLR = T(-learningRate)
         let decays = weightDecay != 0
+        if T.self == Float.self, momentum != 0, !nesterov, p.count > 0, let old = buf {
+            // The steady state in one pass (the same operations as the loops below).
+            var newP = p
+            let newBuf = old.updatingScalars(Float.self) { bb in
+                newP = p.updatingScalars(Float.self) { pp in
+                    g.withUnsafeScalars(Float.self) { gg in
+                        outpost_sgd_momentum_f32(pp.baseAddress!, gg.baseAddress!, bb.baseAddress!, Float(weightDecay), decays ? 1 : 0,
+                                                 Float(momentum), Float(1 - dampening), Float(-learningRate), pp.count)
+                    }
+                }
+            }
+            return (newP, newBuf)
+        }
         // d = g + wd·p, the gradient with weight decay, as a new tensor only when it differs from g.
         let d: Tensor = decays ? g.updatingScalars(T.self) { dd in
             p.withUnsafeScalars(T.self) { pp in for j in 0..<dd.count { dd[j] = dd[j] + wd * pp[j] } }
