@@ -954,7 +954,7 @@ void outpost_lbfgs_coefficients(long m, long head, long slots, const double *ro,
         }                                                                                 \
     } while (0)
 
-LB_INLINE void ew_binary_f32(int op, const float *a, int a_scalar, const float *b, int b_scalar, float *y, long n) {
+LB_INLINE void ew_binary_body(int op, const float *a, int a_scalar, const float *b, int b_scalar, float *y, long n) {
     switch (op) {
     case OUTPOST_EW_ADD: EW_BINARY(x + z); break;
     case OUTPOST_EW_SUB: EW_BINARY(x - z); break;
@@ -964,7 +964,7 @@ LB_INLINE void ew_binary_f32(int op, const float *a, int a_scalar, const float *
     }
 }
 
-LB_INLINE void ew_unary_f32(int op, float c, const float *x, float *y, long n) {
+LB_INLINE void ew_unary_body(int op, float c, const float *x, float *y, long n) {
     switch (op) {
     case OUTPOST_EW_NEG: for (long i = 0; i < n; i++) y[i] = -x[i]; break;
     case OUTPOST_EW_ADD_SCALAR: for (long i = 0; i < n; i++) y[i] = x[i] + c; break;
@@ -974,29 +974,26 @@ LB_INLINE void ew_unary_f32(int op, float c, const float *x, float *y, long n) {
     }
 }
 
-static void ew_binary_portable(int op, const float *a, int as, const float *b, int bs, float *y, long n) { ew_binary_f32(op, a, as, b, bs, y, n); }
-static void ew_unary_portable(int op, float c, const float *x, float *y, long n) { ew_unary_f32(op, c, x, y, n); }
+// One instance of NAME##_body per instruction set (NAME##_portable, _avx512, _avx2), for
+// LB_DISPATCH to pick at run time.
 #ifdef OUTPOST_X86
-AVX512 static void ew_binary_avx512(int op, const float *a, int as, const float *b, int bs, float *y, long n) { ew_binary_f32(op, a, as, b, bs, y, n); }
-AVX512 static void ew_unary_avx512(int op, float c, const float *x, float *y, long n) { ew_unary_f32(op, c, x, y, n); }
-AVX2 static void ew_binary_avx2(int op, const float *a, int as, const float *b, int bs, float *y, long n) { ew_binary_f32(op, a, as, b, bs, y, n); }
-AVX2 static void ew_unary_avx2(int op, float c, const float *x, float *y, long n) { ew_unary_f32(op, c, x, y, n); }
+#define WIDTH_INSTANCES(NAME, PARAMS, ARGS)                          \
+    static void NAME##_portable PARAMS { NAME##_body ARGS; }         \
+    AVX512 static void NAME##_avx512 PARAMS { NAME##_body ARGS; }    \
+    AVX2 static void NAME##_avx2 PARAMS { NAME##_body ARGS; }
+#else
+#define WIDTH_INSTANCES(NAME, PARAMS, ARGS) static void NAME##_portable PARAMS { NAME##_body ARGS; }
 #endif
 
+WIDTH_INSTANCES(ew_binary, (int op, const float *a, int as, const float *b, int bs, float *y, long n), (op, a, as, b, bs, y, n))
+WIDTH_INSTANCES(ew_unary, (int op, float c, const float *x, float *y, long n), (op, c, x, y, n))
+
 void outpost_binary_f32(int op, const float *a, int a_scalar, const float *b, int b_scalar, float *y, long n) {
-#ifdef OUTPOST_X86
-    if (outpost_cpu_has_avx512()) { ew_binary_avx512(op, a, a_scalar, b, b_scalar, y, n); return; }
-    if (outpost_cpu_has_avx2_fma()) { ew_binary_avx2(op, a, a_scalar, b, b_scalar, y, n); return; }
-#endif
-    ew_binary_portable(op, a, a_scalar, b, b_scalar, y, n);
+    LB_DISPATCH(ew_binary, , op, a, a_scalar, b, b_scalar, y, n);
 }
 
 void outpost_unary_f32(int op, float c, const float *x, float *y, long n) {
-#ifdef OUTPOST_X86
-    if (outpost_cpu_has_avx512()) { ew_unary_avx512(op, c, x, y, n); return; }
-    if (outpost_cpu_has_avx2_fma()) { ew_unary_avx2(op, c, x, y, n); return; }
-#endif
-    ew_unary_portable(op, c, x, y, n);
+    LB_DISPATCH(ew_unary, , op, c, x, y, n);
 }
 
 // MARK: SGD with momentum, one pass
@@ -1004,7 +1001,7 @@ void outpost_unary_f32(int op, float c, const float *x, float *y, long n) {
 // PyTorch's single-tensor SGD step, element by element in its order (d = g + wd·p;
 // b = b·m + keep·d; p = p − lr·b), in place on p and b: the same operations as three
 // separate loops (contraction is off in this file), in one pass at the CPU's width.
-LB_INLINE void sgd_momentum_f32(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
+LB_INLINE void sgd_momentum_body(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
     for (long j = 0; j < n; j++) {
         float d = decays ? g[j] + wd * p[j] : g[j];
         float v = b[j] * m + keep * d;
@@ -1012,22 +1009,9 @@ LB_INLINE void sgd_momentum_f32(float *p, const float *g, float *b, float wd, in
         p[j] = p[j] + neg_lr * v;
     }
 }
-static void sgd_momentum_portable(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
-    sgd_momentum_f32(p, g, b, wd, decays, m, keep, neg_lr, n);
-}
-#ifdef OUTPOST_X86
-AVX512 static void sgd_momentum_avx512(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
-    sgd_momentum_f32(p, g, b, wd, decays, m, keep, neg_lr, n);
-}
-AVX2 static void sgd_momentum_avx2(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
-    sgd_momentum_f32(p, g, b, wd, decays, m, keep, neg_lr, n);
-}
-#endif
+WIDTH_INSTANCES(sgd_momentum, (float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n),
+                (p, g, b, wd, decays, m, keep, neg_lr, n))
 
 void outpost_sgd_momentum_f32(float *p, const float *g, float *b, float wd, int decays, float m, float keep, float neg_lr, long n) {
-#ifdef OUTPOST_X86
-    if (outpost_cpu_has_avx512()) { sgd_momentum_avx512(p, g, b, wd, decays, m, keep, neg_lr, n); return; }
-    if (outpost_cpu_has_avx2_fma()) { sgd_momentum_avx2(p, g, b, wd, decays, m, keep, neg_lr, n); return; }
-#endif
-    sgd_momentum_portable(p, g, b, wd, decays, m, keep, neg_lr, n);
+    LB_DISPATCH(sgd_momentum, , p, g, b, wd, decays, m, keep, neg_lr, n);
 }
