@@ -103,17 +103,17 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Whether the last probes found the cores close enough for small splits; runs a probe
-    /// when one is due and a worker polls, and otherwise wakes a sleeping worker (at most
-    /// once a millisecond) so that one of the next calls finds it polling.
+    /// when one is due and a worker polls. While the cores are far apart, nothing else wakes
+    /// the worker, so a due probe does (at most once a millisecond) and one of the next calls
+    /// finds it polling; while they are close, the callers' own splits wake it.
     private func coresAreClose() -> Bool {
         let now = DispatchTime.now().uptimeNanoseconds
         if now >= probeDueAt.load(ordering: .relaxed), started.load(ordering: .relaxed) > 0 {
             if asleep.load(ordering: .relaxed) == 0 {
                 probe(now)
-            } else if now &- probeNudgedAt.load(ordering: .relaxed) >= 1_000_000 {
+            } else if coresFarApart.load(ordering: .relaxed), now &- probeNudgedAt.load(ordering: .relaxed) >= 1_000_000 {
                 probeNudgedAt.store(now, ordering: .relaxed)
-                nudges.add(1, ordering: .sequentiallyConsistent)
-                wakeSleepers()
+                nudgeSleepers()
             }
         }
         return !coresFarApart.load(ordering: .relaxed)
@@ -195,8 +195,7 @@ final class WorkerPool: @unchecked Sendable {
         // While the cores are far apart the worker is left asleep between probes.
         guard coresAreClose() else { return false }
         if asleep.load(ordering: .relaxed) > 0 {
-            nudges.add(1, ordering: .sequentiallyConsistent)
-            wakeSleepers()
+            nudgeSleepers()
             return false
         }
         return true
@@ -221,6 +220,12 @@ final class WorkerPool: @unchecked Sendable {
         sleep.lock()
         sleep.broadcast()
         sleep.unlock()
+    }
+
+    /// Sends sleeping workers back to polling without a job.
+    private func nudgeSleepers() {
+        nudges.add(1, ordering: .sequentiallyConsistent)
+        wakeSleepers()
     }
 
     /// Tests only: small splits run whether or not a worker is polling or other processes
